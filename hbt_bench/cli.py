@@ -1,0 +1,179 @@
+"""``hbt-bench``: command-line entry point. It parses arguments and calls the package, nothing more."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from hbt_bench.errors import HbtBenchError
+
+DATASETS_HELP = "xquad-r or mlqa-r"
+
+
+def _add_data_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data-dir",
+        help="directory laid out like <dir>/xquad-r/<lang>.json (overrides HBT_BENCH_DATA_DIR; files are "
+        "still checked against their pinned sha256)",
+    )
+
+
+def _apply_data_dir(args: argparse.Namespace) -> None:
+    # Through the environment so that task objects built by mteb (mteb.get_task) see it too.
+    if getattr(args, "data_dir", None):
+        path = Path(args.data_dir).expanduser().resolve()
+        if not path.is_dir():
+            raise HbtBenchError(f"--data-dir {args.data_dir}: not a directory")
+        os.environ["HBT_BENCH_DATA_DIR"] = str(path)
+
+
+def cmd_data_stats(args: argparse.Namespace) -> int:
+    from hbt_bench.data.lareqa import load_lareqa
+
+    _apply_data_dir(args)
+    stats = load_lareqa(args.dataset).stats()
+    if args.json:
+        print(json.dumps(stats, indent=2, sort_keys=False))
+        return 0
+    print(f"{stats['dataset']}: {stats['questions']} questions, pool of {stats['pool']} candidate sentences")
+    print(f"{'lang':<6}{'questions':>10}{'candidates':>12}")
+    for lang, row in stats["languages"].items():
+        print(f"{lang:<6}{row['questions']:>10}{row['candidates']:>12}")
+    return 0
+
+
+def _fmt(value: float | None, digits: int = 4) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def print_task_summary(result: Any, out: Any = None) -> None:
+    """The paper's layout: per query language mono / cross / multi mAP and rank distance, then the means."""
+    out = out or sys.stdout
+    from hbt_bench.evaluate import per_language
+    from hbt_bench.plugin.benchmark import setting_scores, subset_scores, task_languages
+
+    scores = subset_scores(result)
+    langs = task_languages(result.task_name)
+    print(f"\n{result.task_name}  (mAP, full list; RD = rank distance, lower is better)", file=out)
+    print(f"{'query':<7}{'Mono':>8}{'Cross':>8}{'Multi':>8}{'RD':>9}", file=out)
+    for lang, row in per_language(scores, langs).items():
+        print(
+            f"{lang:<7}{_fmt(row['mono']):>8}{_fmt(row['cross']):>8}{_fmt(row['multi']):>8}"
+            f"{_fmt(row['rank_distance'], 1):>9}",
+            file=out,
+        )
+    s = setting_scores(result)
+    print(
+        f"{'mean':<7}{_fmt(s['mono']):>8}{_fmt(s['cross']):>8}{_fmt(s['multi']):>8}"
+        f"{_fmt(s['language_bias'], 1):>9}",
+        file=out,
+    )
+
+
+def _save_results_atomically(
+    results: Sequence[Any], meta: Any, output_folder: Path, encode_kwargs: dict
+) -> list[Path]:
+    """Write TaskResults in mteb's ResultCache layout; files appear only once all are written."""
+    import mteb
+
+    output_folder.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    with tempfile.TemporaryDirectory(dir=output_folder, prefix=".hbt-tmp-") as tmp:
+        staging = mteb.ResultCache(tmp)
+        for tr in results:
+            staging.save_to_cache(tr, meta, encode_kwargs=encode_kwargs)
+        for src in sorted(Path(tmp).rglob("*")):
+            if src.is_file():
+                dst = output_folder / src.relative_to(tmp)
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(src, dst)
+                written.append(dst)
+    return written
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    import mteb
+
+    import hbt_bench
+    from hbt_bench.encoders import load_model
+    from hbt_bench.plugin.models import to_mteb_model
+
+    _apply_data_dir(args)
+    hbt_bench.register()
+    names = [t.strip() for t in args.tasks.split(",") if t.strip()]
+    tasks = []
+    for name in names:
+        try:
+            tasks.append(mteb.get_task(name))
+        except KeyError:
+            raise HbtBenchError(
+                f"--tasks: unknown task {name!r} (hbt-bench provides XQuADR, MLQAR)"
+            ) from None
+    model = to_mteb_model(load_model(args.model))
+    if not hasattr(model, "mteb_model_meta"):
+        from mteb.models.sentence_transformer_wrapper import SentenceTransformerEncoderWrapper
+
+        model = SentenceTransformerEncoderWrapper(model)
+    meta = model.mteb_model_meta
+    encode_kwargs = {"batch_size": args.batch_size}
+    result = mteb.evaluate(
+        model,
+        tasks,
+        cache=None,  # nothing is written until every task has succeeded
+        encode_kwargs=encode_kwargs,
+        co2_tracker=False,
+        show_progress_bar=not args.quiet,
+    )
+    for tr in result.task_results:
+        print_task_summary(tr)
+    if args.output_folder:
+        written = _save_results_atomically(result.task_results, meta, Path(args.output_folder), encode_kwargs)
+        print(f"\nwrote {len(written)} files under {Path(args.output_folder) / 'results'}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hbt-bench", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    data = sub.add_parser("data", help="inspect the benchmark data")
+    data_sub = data.add_subparsers(dest="data_command", required=True)
+    stats = data_sub.add_parser("stats", help="question and candidate counts (paper Table 10)")
+    stats.add_argument("dataset", help=DATASETS_HELP)
+    stats.add_argument("--json", action="store_true", help="print JSON")
+    _add_data_dir(stats)
+    stats.set_defaults(func=cmd_data_stats)
+
+    ev = sub.add_parser("eval", help="evaluate a model on LAReQA tasks and print the per-setting table")
+    ev.add_argument(
+        "--model",
+        required=True,
+        help="hub id, local sentence-transformers directory, builtin:<name> (hash-ngram, use-m) "
+        "or package.module:factory",
+    )
+    ev.add_argument("--tasks", default="XQuADR", help="comma-separated task names (default: XQuADR)")
+    ev.add_argument("--output-folder", help="write results in mteb's layout under <folder>/results/")
+    ev.add_argument("--batch-size", type=int, default=64)
+    ev.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_data_dir(ev)
+    ev.set_defaults(func=cmd_eval)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except HbtBenchError as exc:
+        print(f"hbt-bench: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,471 @@
+"""Exact full-ranking retrieval metrics computed from embedding matrices.
+
+LAReQA-style evaluation ranks *every* candidate for every query (mAP over the whole pool, rank
+distance over the pooled corpus), so nothing here is approximate or truncated. Only the ranks of the
+relevant candidates are needed: for a relevant candidate ``d`` with score ``t``, its rank is a count
+over the query's score row, so :func:`rank_relevant` never sorts a row. It computes the scores in
+chunks of queries with one float32 GEMM per tile and counts, per relevant item, how many candidates
+score higher, in cache-sized blocks with vectorised comparisons.
+
+Ranking rule (deterministic, with ties)
+    Candidates are sorted by descending score; ties are broken by ascending candidate index, i.e. a
+    stable sort on ``-score``::
+
+        rank(d) = 1 + #{c : s_c > s_d} + #{c : s_c == s_d and c < d}
+
+    Exact ties do occur in real data: duplicate candidate sentences get identical embeddings.
+
+Determinism of the scores
+    ``scores = query_emb @ cand_emb.T`` in float32. BLAS rounding depends on how a product is tiled,
+    so two things are pinned down:
+
+    - the GEMM always runs on the same fixed, aligned tiles of ``_GEMM_TILE`` query rows, so the
+      results do not depend on ``chunk_size`` (they may differ from a one-shot ``Q @ C.T`` in the
+      last bit, never from run to run on one machine);
+    - candidates with bitwise-identical vectors (-0.0 counted as 0.0) get the score computed for the
+      first of them, because BLAS may round the same dot product differently in another column, and
+      that must not split a real tie.
+
+    The relevant item's score is read from the same score row it is compared against.
+
+Measures are small declarative objects in the spirit of ``ir_measures``; ``name`` is the MTEB score
+key and :func:`parse_measure` is its inverse. This module imports only numpy and the stdlib.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+__all__ = [
+    "AP",
+    "DEFAULT_MEASURES",
+    "NDCG",
+    "RR",
+    "Measure",
+    "RankDistance",
+    "Recall",
+    "RelevantRanks",
+    "evaluate_ranks",
+    "parse_measure",
+    "rank_relevant",
+]
+
+#: Query rows per GEMM call. Fixed (not derived from ``chunk_size``) so the float32 scores, and with
+#: them the ranks, are the same for every chunk size. 256 rows cost ~8% over 1024-row calls.
+_GEMM_TILE = 256
+#: Size of the boolean comparison buffer: small enough to stay in L2/L3 cache.
+_COMPARE_BUFFER_BYTES = 1 << 21
+#: Largest number of uint64 words whose 0/1 bytes can be summed lane-wise without carrying (255).
+_MAX_WORDS_PER_GROUP = 255
+#: Tie corrections processed at once (each one reads a full score row).
+_TIE_BATCH = 64
+
+
+@dataclass(frozen=True)
+class RelevantRanks:
+    """1-based ranks of each query's relevant candidates in the full ranking of all candidates.
+
+    ``ranks`` is int64 ``(n_queries, max_relevant)``, sorted ascending per row and padded with 0;
+    ``n_relevant`` is int64 ``(n_queries,)`` with values >= 1.
+    """
+
+    ranks: np.ndarray
+    n_relevant: np.ndarray
+    n_candidates: int
+
+    @property
+    def n_queries(self) -> int:
+        return int(self.n_relevant.shape[0])
+
+    def valid(self) -> np.ndarray:
+        """Boolean mask of the non-padding entries of ``ranks``."""
+        return np.arange(self.ranks.shape[1]) < self.n_relevant[:, None]
+
+
+# --------------------------------------------------------------------------------------------------
+# Ranking
+
+
+def rank_relevant(
+    query_emb: np.ndarray,
+    cand_emb: np.ndarray,
+    relevant: Sequence[np.ndarray],
+    *,
+    chunk_size: int = 1024,
+) -> RelevantRanks:
+    """Exact ranks of ``relevant[i]`` when all candidates are ranked for query ``i`` by dot product.
+
+    Inputs are cast to float32 (the caller normalises them for cosine). ``chunk_size`` bounds memory
+    (``chunk_size x n_candidates`` float32 scores at a time) and is rounded up to a multiple of the
+    fixed GEMM tile; it never changes the result. See the module docstring for the tie rule.
+    """
+    q = np.asarray(query_emb)
+    c = np.asarray(cand_emb)
+    if q.ndim != 2 or c.ndim != 2 or q.shape[1] != c.shape[1]:
+        raise ValueError(
+            f"query_emb has shape {q.shape} and cand_emb has shape {c.shape}; both must be 2-D "
+            "with the same number of columns"
+        )
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+        raise ValueError(f"chunk_size must be a positive int, got {chunk_size!r}")
+    q = np.ascontiguousarray(q, dtype=np.float32)
+    c = np.ascontiguousarray(c, dtype=np.float32)
+    n_q, n_c = q.shape[0], c.shape[0]
+    rel, n_rel = _relevant_matrix(relevant, n_q, n_c)
+    if n_q == 0:
+        return RelevantRanks(np.zeros((0, 0), np.int64), np.zeros(0, np.int64), n_c)
+
+    max_rel = rel.shape[1]
+    dups, reps = _duplicate_candidates(c)
+    check_nan = not _scores_surely_finite(q, c)
+    chunk_rows = min(n_q, -(-chunk_size // _GEMM_TILE) * _GEMM_TILE)
+    scores = np.empty((chunk_rows, n_c), dtype=np.float32)
+    counter = _ThresholdCounter(n_c, max_rel)
+    ranks = np.zeros((n_q, max_rel), dtype=np.int64)
+    c_t = c.T
+    for start in range(0, n_q, chunk_rows):
+        stop = min(start + chunk_rows, n_q)
+        s = scores[: stop - start]
+        with np.errstate(over="ignore", invalid="ignore"):  # NaN is checked below; inf ranks fine
+            for t0 in range(start, stop, _GEMM_TILE):  # start is a multiple of the tile: tiles stay aligned
+                t1 = min(t0 + _GEMM_TILE, stop)
+                np.matmul(q[t0:t1], c_t, out=s[t0 - start : t1 - start])
+        if check_nan:
+            bad = np.isnan(s).any(axis=1)
+            if bad.any():
+                raise ValueError(f"scores of query {start + int(np.argmax(bad))} contain NaN")
+        if dups.size:
+            s[:, dups] = s[:, reps]
+        ranks[start:stop] = _chunk_ranks(s, rel[start:stop], n_rel[start:stop], counter)
+
+    valid = np.arange(max_rel) < n_rel[:, None]
+    ranks[~valid] = n_c + 1  # sorts after every real rank
+    ranks.sort(axis=1)
+    ranks[~valid] = 0
+    return RelevantRanks(ranks=ranks, n_relevant=n_rel, n_candidates=n_c)
+
+
+def _chunk_ranks(s: np.ndarray, rel: np.ndarray, n_rel: np.ndarray, counter: _ThresholdCounter) -> np.ndarray:
+    """Ranks (unsorted, padding undefined) of one chunk's relevant candidates from its score rows."""
+    t = np.take_along_axis(s, rel, axis=1)  # the relevant scores, from the very rows compared against
+    gt, ge = counter.count(s, t, n_rel)
+    ranks = gt + 1
+    valid = np.arange(rel.shape[1]) < n_rel[:, None]
+    # ge - gt counts the candidates scoring exactly t, the relevant one included; only those rows
+    # need the index tie-break, and they are rare.
+    tie_rows, tie_cols = np.nonzero(((ge - gt) > 1) & valid)
+    if tie_rows.size:
+        cols = np.arange(s.shape[1])
+        for b in range(0, tie_rows.size, _TIE_BATCH):
+            r, j = tie_rows[b : b + _TIE_BATCH], tie_cols[b : b + _TIE_BATCH]
+            before = (s[r] == t[r, j][:, None]) & (cols < rel[r, j][:, None])
+            ranks[r, j] += np.count_nonzero(before, axis=1)
+    return ranks
+
+
+class _ThresholdCounter:
+    """Counts ``#{c : s_c > t}`` and ``#{c : s_c >= t}`` for several thresholds per score row.
+
+    Comparisons go to a cache-sized boolean buffer whose rows are padded with zeros to a whole
+    number of groups of at most 255 uint64 words; summing the words of a group adds the 0/1 bytes
+    lane-wise without carries, which is ~4x faster than ``bool.sum(axis=...)``.
+    """
+
+    def __init__(self, n_candidates: int, max_thresholds: int) -> None:
+        words = max(1, -(-n_candidates // 8))
+        self.groups = -(-words // _MAX_WORDS_PER_GROUP)
+        self.group_words = -(-words // self.groups)
+        self.width = self.groups * self.group_words * 8
+        self.n = n_candidates
+        per_row = 2 * max_thresholds * self.width
+        self.block_rows = max(1, min(_GEMM_TILE, _COMPARE_BUFFER_BYTES // per_row))
+        self.buffer = np.zeros((self.block_rows, 2 * max_thresholds, self.width), dtype=bool)
+
+    def count(self, s: np.ndarray, t: np.ndarray, n_thresholds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(gt, ge)``, int64, shaped like ``t``; only ``j < n_thresholds[row]`` is meaningful.
+
+        Costs two comparison passes over ``s`` per threshold, so it suits a few relevant items per
+        query (<= 11 here); a block only pays for the largest count among its rows.
+        """
+        gt = np.zeros(t.shape, dtype=np.int64)
+        ge = np.zeros(t.shape, dtype=np.int64)
+        n = self.n
+        for b0 in range(0, s.shape[0], self.block_rows):
+            b1 = min(b0 + self.block_rows, s.shape[0])
+            k = int(n_thresholds[b0:b1].max())
+            rows = s[b0:b1, None, :]
+            thr = t[b0:b1, :k, None]
+            out = self.buffer[: b1 - b0, : 2 * k]
+            np.greater(rows, thr, out=out[:, :k, :n])
+            np.greater_equal(rows, thr, out=out[:, k:, :n])
+            words = out.view(np.uint64).reshape(b1 - b0, 2 * k, self.groups, self.group_words)
+            lanes = words.sum(axis=3)  # each byte lane <= 255: no carry into the next byte
+            counts = lanes.view(np.uint8).reshape(b1 - b0, 2 * k, -1).sum(axis=2, dtype=np.int64)
+            gt[b0:b1, :k] = counts[:, :k]
+            ge[b0:b1, :k] = counts[:, k:]
+        return gt, ge
+
+
+def _relevant_matrix(
+    relevant: Sequence[np.ndarray], n_queries: int, n_candidates: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Validate ``relevant`` and pad it to an int64 matrix (padding repeats the row's first index)."""
+    if len(relevant) != n_queries:
+        raise ValueError(f"relevant has {len(relevant)} entries but query_emb has {n_queries} rows")
+    arrays = [np.asarray(r) for r in relevant]
+    for i, a in enumerate(arrays):
+        if a.ndim != 1:
+            raise ValueError(f"relevant[{i}] must be a 1-D array of candidate indices, got shape {a.shape}")
+        if a.size == 0:
+            raise ValueError(f"relevant[{i}] is empty: every query needs at least one relevant candidate")
+        if a.dtype.kind not in "iu":
+            raise ValueError(f"relevant[{i}] must hold integer candidate indices, got dtype {a.dtype}")
+    n_rel = np.fromiter((a.size for a in arrays), dtype=np.int64, count=n_queries)
+    if n_queries == 0:
+        return np.zeros((0, 0), dtype=np.int64), n_rel
+    flat = np.concatenate(arrays).astype(np.int64, copy=False)
+    query_of = np.repeat(np.arange(n_queries), n_rel)
+    bad = (flat < 0) | (flat >= n_candidates)
+    if bad.any():
+        pos = int(np.argmax(bad))
+        raise ValueError(
+            f"relevant[{query_of[pos]}] holds candidate index {flat[pos]}, out of range for "
+            f"{n_candidates} candidates"
+        )
+    max_rel = int(n_rel.max())
+    offsets = np.concatenate([[0], np.cumsum(n_rel)[:-1]])
+    slot = np.arange(flat.size) - np.repeat(offsets, n_rel)
+    rel = np.empty((n_queries, max_rel), dtype=np.int64)
+    rel[:] = flat[offsets][:, None]
+    rel[query_of, slot] = flat
+    ordered = np.sort(rel, axis=1)  # padding repeats a real index, so duplicates show as equal neighbours
+    dup = (ordered[:, 1:] == ordered[:, :-1]).sum(axis=1) != (max_rel - n_rel)
+    if dup.any():
+        i = int(np.argmax(dup))
+        values, counts = np.unique(arrays[i], return_counts=True)
+        raise ValueError(f"relevant[{i}] lists candidate {values[counts > 1][0]} more than once")
+    return rel, n_rel
+
+
+def _duplicate_candidates(c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(dups, reps)``: every candidate whose vector equals an earlier one, and that earliest one.
+
+    Rows are first grouped by the bits of their first two coordinates (cheap), then only rows
+    sharing such a key are compared in full.
+    """
+    empty = np.zeros(0, dtype=np.int64)
+    n, d = c.shape
+    if n < 2 or d == 0:  # d == 0: every score is exactly 0.0 already
+        return empty, empty
+    head = np.ascontiguousarray(c[:, : min(d, 2)] + np.float32(0)).view(np.uint32)  # -0.0 -> 0.0
+    key = head[:, 0].astype(np.uint64)
+    if d > 1:
+        key = (key << np.uint64(32)) | head[:, 1].astype(np.uint64)
+    order = np.argsort(key, kind="stable")
+    same = key[order][1:] == key[order][:-1]
+    shared = np.zeros(n, dtype=bool)
+    shared[1:] |= same
+    shared[:-1] |= same
+    cand = np.sort(order[shared])
+    if cand.size == 0:
+        return empty, empty
+    rows = np.ascontiguousarray(c[cand] + np.float32(0))
+    _, first, inverse = np.unique(
+        rows.view(np.dtype((np.void, rows.itemsize * d))).ravel(), return_index=True, return_inverse=True
+    )
+    rep = cand[first[inverse.ravel()]]  # cand is ascending, so this is the smallest index of the group
+    is_dup = rep != cand
+    return cand[is_dup], rep[is_dup]
+
+
+def _scores_surely_finite(q: np.ndarray, c: np.ndarray) -> bool:
+    """True when no dot product (nor partial sum) can overflow, so the scores hold no NaN.
+
+    Every partial sum is bounded by ``d * max|q| * max|c|``; this saves a full NaN scan of the scores.
+    """
+    if q.size == 0 or c.size == 0:
+        return True
+    q_lo, q_hi, c_lo, c_hi = float(q.min()), float(q.max()), float(c.min()), float(c.max())
+    if not all(math.isfinite(b) for b in (q_lo, q_hi, c_lo, c_hi)):  # NaN propagates through min/max
+        return False
+    return q.shape[1] * max(-q_lo, q_hi) * max(-c_lo, c_hi) < 1e37
+
+
+# --------------------------------------------------------------------------------------------------
+# Measures
+
+
+class Measure(Protocol):
+    """A per-query retrieval measure; ``name`` is its MTEB score key."""
+
+    @property
+    def name(self) -> str: ...
+
+    def per_query(self, rr: RelevantRanks) -> np.ndarray: ...
+
+
+def _set_cutoff(measure: object, field: str, optional: bool) -> None:
+    """Validate a cutoff and store it as a plain int (so names and equality do not depend on its type)."""
+    cutoff = getattr(measure, field)
+    if cutoff is None and optional:
+        return
+    if isinstance(cutoff, bool) or not isinstance(cutoff, int | np.integer) or cutoff < 1:
+        raise ValueError(f"{type(measure).__name__} cutoff must be a positive int, got {cutoff!r}")
+    object.__setattr__(measure, field, int(cutoff))  # frozen dataclass
+
+
+def _ranks_within(rr: RelevantRanks, cutoff: int | None) -> np.ndarray:
+    """Mask of the real relevant entries ranked at or above ``cutoff`` (all of them for None)."""
+    mask = rr.valid()
+    if cutoff is not None:
+        mask &= rr.ranks <= cutoff
+    return mask
+
+
+@dataclass(frozen=True)
+class AP:
+    """Average precision (LAReQA / XTREME-R ``average_precision_at_k``).
+
+    ``AP = (1/|R|) * sum over relevant at rank k of (#relevant in top k)/k``. With a cutoff only
+    ranks <= k count and the sum is divided by ``min(|R|, k)``. trec_eval's ``map_cut_k`` divides by
+    ``|R|`` instead; the two agree whenever ``|R| <= k``, which holds on XQuAD-R and MLQA-R (at most
+    11 relevant) for k=20.
+    """
+
+    cutoff: int | None = None
+
+    def __post_init__(self) -> None:
+        _set_cutoff(self, "cutoff", optional=True)
+
+    @property
+    def name(self) -> str:
+        return "map" if self.cutoff is None else f"map_at_{self.cutoff}"
+
+    def per_query(self, rr: RelevantRanks) -> np.ndarray:
+        mask = _ranks_within(rr, self.cutoff)
+        position = np.arange(1, rr.ranks.shape[1] + 1, dtype=np.float64)  # ranks are sorted per row
+        precision = np.divide(position, rr.ranks, out=np.zeros(rr.ranks.shape), where=mask)
+        denom = rr.n_relevant if self.cutoff is None else np.minimum(rr.n_relevant, self.cutoff)
+        return precision.sum(axis=1) / denom
+
+
+@dataclass(frozen=True)
+class Recall:
+    """``|relevant in top k| / |R|`` (so R@10 <= 10/11 with 11 relevant)."""
+
+    k: int
+
+    def __post_init__(self) -> None:
+        _set_cutoff(self, "k", optional=False)
+
+    @property
+    def name(self) -> str:
+        return f"recall_at_{self.k}"
+
+    def per_query(self, rr: RelevantRanks) -> np.ndarray:
+        return _ranks_within(rr, self.k).sum(axis=1) / rr.n_relevant
+
+
+@dataclass(frozen=True)
+class NDCG:
+    """nDCG@k with binary gains: ``sum 1/log2(rank+1)`` over relevant in the top k, over the ideal."""
+
+    k: int
+
+    def __post_init__(self) -> None:
+        _set_cutoff(self, "k", optional=False)
+
+    @property
+    def name(self) -> str:
+        return f"ndcg_at_{self.k}"
+
+    def per_query(self, rr: RelevantRanks) -> np.ndarray:
+        mask = _ranks_within(rr, self.k)
+        gains = np.divide(1.0, np.log2(rr.ranks + 1.0), out=np.zeros(rr.ranks.shape), where=mask)
+        ideal = np.cumsum(1.0 / np.log2(np.arange(2, self.k + 2, dtype=np.float64)))
+        return gains.sum(axis=1) / ideal[np.minimum(rr.n_relevant, self.k) - 1]
+
+
+@dataclass(frozen=True)
+class RR:
+    """Reciprocal rank of the first relevant candidate; 0 when it is ranked below the cutoff."""
+
+    cutoff: int | None = None
+
+    def __post_init__(self) -> None:
+        _set_cutoff(self, "cutoff", optional=True)
+
+    @property
+    def name(self) -> str:
+        return "mrr" if self.cutoff is None else f"mrr_at_{self.cutoff}"
+
+    def per_query(self, rr: RelevantRanks) -> np.ndarray:
+        first = rr.ranks[:, 0].astype(np.float64)
+        out = 1.0 / first
+        if self.cutoff is not None:
+            out[first > self.cutoff] = 0.0
+        return out
+
+
+@dataclass(frozen=True)
+class RankDistance:
+    """Max minus min rank of the relevant set: the language-bias metric (arXiv 2408.10536, after
+    Huang et al. 2023); 0 when there is one relevant candidate. Lower is better."""
+
+    @property
+    def name(self) -> str:
+        return "rank_distance"
+
+    def per_query(self, rr: RelevantRanks) -> np.ndarray:
+        last = rr.ranks[np.arange(rr.n_queries), rr.n_relevant - 1]
+        return (last - rr.ranks[:, 0]).astype(np.float64)
+
+
+DEFAULT_MEASURES: tuple[Measure, ...] = (
+    AP(),
+    AP(20),
+    Recall(1),
+    Recall(10),
+    NDCG(10),
+    RR(),
+    RR(10),
+    RankDistance(),
+)
+
+
+def evaluate_ranks(rr: RelevantRanks, measures: Sequence[Measure] = DEFAULT_MEASURES) -> dict[str, float]:
+    """Mean over queries of each measure, keyed by ``measure.name``."""
+    if rr.n_queries == 0:
+        raise ValueError("cannot average measures over zero queries")
+    names = [m.name for m in measures]
+    if len(set(names)) != len(names):
+        raise ValueError(f"measures have duplicate names: {names}")
+    return {m.name: float(np.mean(m.per_query(rr))) for m in measures}
+
+
+_CUTOFF = r"_at_([1-9][0-9]*)"
+_PARSERS: tuple[tuple[re.Pattern[str], type], ...] = (
+    (re.compile(r"map"), AP),
+    (re.compile(r"map" + _CUTOFF), AP),
+    (re.compile(r"recall" + _CUTOFF), Recall),
+    (re.compile(r"ndcg" + _CUTOFF), NDCG),
+    (re.compile(r"mrr"), RR),
+    (re.compile(r"mrr" + _CUTOFF), RR),
+    (re.compile(r"rank_distance"), RankDistance),
+)
+_VALID_FORMS = "map, map_at_<k>, recall_at_<k>, ndcg_at_<k>, mrr, mrr_at_<k>, rank_distance (k >= 1)"
+
+
+def parse_measure(name: str) -> Measure:
+    """The measure whose ``name`` is ``name`` (e.g. ``"map_at_20"`` -> ``AP(20)``)."""
+    for pattern, cls in _PARSERS:
+        match = pattern.fullmatch(name)
+        if match:
+            return cls(*(int(g) for g in match.groups()))
+    raise ValueError(f"unknown measure {name!r}; valid forms: {_VALID_FORMS}")

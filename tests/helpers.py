@@ -1,0 +1,84 @@
+"""Reusable test builders (imported by tests, not collected by pytest)."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+# A few sentences in several scripts so the WordPiece vocabulary covers what tests encode.
+TINY_CORPUS: tuple[str, ...] = (
+    "Where is the Iroquois area in Canada?",
+    "The Panthers defense gave up just 308 points, ranking sixth in the league.",
+    "Die Panthers-Verteidigung gab nur 308 Punkte ab.",
+    "La defensa de los Panthers concedió solo 308 puntos.",
+    "Защита Пантер пропустила всего 308 очков.",
+    "黑豹队的防守只丢了308分。",
+    "Query: what is the capital of France? Passage: Paris is the capital of France.",
+    "query: passage: a cat sat on the mat; the dog slept.",
+)
+
+
+def build_tiny_st_model(
+    path: str | Path,
+    prompts: Mapping[str, str] | None = None,
+    *,
+    texts: Sequence[str] = TINY_CORPUS,
+    seed: int = 0,
+) -> Path:
+    """Save a tiny random-init sentence-transformers model (BERT, hidden 32, 2 layers) at ``path``.
+
+    The WordPiece tokenizer is trained on ``texts`` with ``tokenizers``, so nothing is downloaded;
+    the model is Transformer + mean pooling. ``prompts`` (e.g. ``{"query": "Query: ", "document":
+    "Passage: "}``) are saved in ``config_sentence_transformers.json`` like a real prompted model.
+    Takes about a second; returns ``path``.
+    """
+    import torch
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
+
+    out = Path(path)
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.train_from_iterator(
+        list(texts),
+        trainers.WordPieceTrainer(
+            vocab_size=300, special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+        ),
+    )
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]",
+        special_tokens=[("[CLS]", tok.token_to_id("[CLS]")), ("[SEP]", tok.token_to_id("[SEP]"))],
+    )
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+        model_max_length=128,
+    )
+    torch.manual_seed(seed)
+    config = BertConfig(
+        vocab_size=tok.get_vocab_size(),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+    )
+    with tempfile.TemporaryDirectory() as hf_dir:  # the ST directory gets its own copy of everything
+        BertModel(config).save_pretrained(hf_dir)
+        fast.save_pretrained(hf_dir)
+        word = Transformer(hf_dir, max_seq_length=128)
+        model = SentenceTransformer(
+            modules=[word, Pooling(word.get_embedding_dimension(), pooling_mode="mean")],
+            device="cpu",
+            prompts=dict(prompts) if prompts else None,
+        )
+        model.save(str(out))
+    return out

