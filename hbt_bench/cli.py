@@ -160,6 +160,13 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--tasks", default="XQuADR", help="comma-separated task names (default: XQuADR)")
     ev.add_argument("--output-folder", help="write results in mteb's layout under <folder>/results/")
     ev.add_argument("--batch-size", type=int, default=64)
+    ev.add_argument(
+        "--candidate-text",
+        choices=["sentence", "sentence+context"],
+        default="sentence",
+        help="encode candidates as the sentence alone (default) or sentence plus its paragraph (LAReQA's "
+        "official encoding; recorded in the results' dataset revision)",
+    )
     ev.add_argument("--quiet", action="store_true", help="no progress bars")
     _add_data_dir(ev)
     ev.set_defaults(func=cmd_eval)

@@ -82,3 +82,36 @@ def build_tiny_st_model(
         )
         model.save(str(out))
     return out
+
+
+def assert_agrees_with_ir_measures(rr, qrels: Mapping, run: Mapping, atol: float = 1e-6) -> dict[str, float]:
+    """Our AP, AP@20, R@1, R@10, nDCG@10, RR, RR@10 equal ir_measures' per query and on average.
+
+    ``rr`` are our relevant ranks for queries "0".."n-1" of ``qrels``/``run``; returns our means.
+    """
+    import ir_measures
+    import numpy as np
+
+    from hbt_bench.metrics import AP, NDCG, RR, Recall, evaluate_ranks
+
+    pairs = [
+        (AP(), ir_measures.AP),
+        (AP(20), ir_measures.AP @ 20),
+        (Recall(1), ir_measures.R @ 1),
+        (Recall(10), ir_measures.R @ 10),
+        (NDCG(10), ir_measures.nDCG @ 10),
+        (RR(), ir_measures.RR),
+        (RR(10), ir_measures.RR @ 10),
+    ]
+    theirs_measures = [p[1] for p in pairs]
+    theirs = {
+        (str(m.measure), m.query_id): m.value for m in ir_measures.iter_calc(theirs_measures, qrels, run)
+    }
+    aggregate = ir_measures.calc_aggregate(theirs_measures, qrels, run)
+    ours_mean = evaluate_ranks(rr, [p[0] for p in pairs])
+    n = len(rr.n_relevant)
+    for ours, their_measure in pairs:
+        expected = np.array([theirs[(str(their_measure), str(i))] for i in range(n)])
+        np.testing.assert_allclose(ours.per_query(rr), expected, rtol=0, atol=atol, err_msg=ours.name)
+        assert abs(ours_mean[ours.name] - aggregate[their_measure]) <= atol, ours.name
+    return ours_mean

@@ -9,7 +9,6 @@ import sys
 import textwrap
 from collections import Counter
 
-import ir_measures
 import numpy as np
 import pytest
 
@@ -27,7 +26,8 @@ from hbt_bench.evaluate import (
     per_language,
     summarize_settings,
 )
-from hbt_bench.metrics import AP, NDCG, RR, Recall, rank_relevant
+from hbt_bench.metrics import rank_relevant
+from tests.helpers import assert_agrees_with_ir_measures
 
 XQUADR_LANGS = ("ar", "de", "el", "en", "es", "hi", "ru", "th", "tr", "vi", "zh")
 
@@ -190,23 +190,7 @@ def test_metrics_equal_ir_measures_on_real_data(full_run, xquadr, subset_name, n
     run = {
         str(i): _run_from_ranks(rr.ranks[i, : len(rel)], rel, c.shape[0]) for i, rel in enumerate(relevant)
     }
-    pairs = [
-        (AP(), ir_measures.AP),
-        (AP(20), ir_measures.AP @ 20),
-        (Recall(1), ir_measures.R @ 1),
-        (Recall(10), ir_measures.R @ 10),
-        (NDCG(10), ir_measures.nDCG @ 10),
-        (RR(), ir_measures.RR),
-        (RR(10), ir_measures.RR @ 10),
-    ]
-    theirs: dict = {}
-    for m in ir_measures.iter_calc([p[1] for p in pairs], qrels, run):
-        theirs[(str(m.measure), m.query_id)] = m.value
-    for ours, their_measure in pairs:
-        per_query = ours.per_query(rr)
-        other = np.array([theirs[(str(their_measure), str(i))] for i in range(len(relevant))])
-        np.testing.assert_allclose(per_query, other, atol=1e-6, err_msg=ours.name)
-        assert abs(per_query.mean() - other.mean()) < 1e-6
+    assert_agrees_with_ir_measures(rr, qrels, run)
 
 
 def test_scores_are_identical_in_another_process(full_run, shared_data):

@@ -26,7 +26,7 @@ import numpy as np
 from mteb.abstasks.retrieval import AbsTaskRetrieval
 from mteb.abstasks.task_metadata import TaskMetadata
 
-from hbt_bench.data.lareqa import load_lareqa
+from hbt_bench.data.lareqa import CANDIDATE_TEXT_MODES, load_lareqa
 from hbt_bench.evaluate import (
     DOCUMENT,
     EmbeddingStore,
@@ -195,11 +195,29 @@ class LareqaTask(AbsTaskRetrieval):
     """A LAReQA dataset as an mteb retrieval task with encode-once, exact full-list scoring."""
 
     definition: ClassVar[TaskDefinition]
-    candidate_mode: ClassVar[str] = "sentence"
 
-    def __init__(self, *args: Any, data_dir: str | Path | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        data_dir: str | Path | None = None,
+        candidate_mode: str = "sentence",
+        **kwargs: Any,
+    ) -> None:
+        """``candidate_mode="sentence+context"`` encodes each candidate with its paragraph (official LAReQA).
+
+        That changes the task, so it is recorded in the dataset revision: mteb never merges its results
+        with sentence-only ones.
+        """
         super().__init__(*args, **kwargs)
+        if candidate_mode not in CANDIDATE_TEXT_MODES:
+            raise ValueError(
+                f"candidate_mode {candidate_mode!r}: expected one of {', '.join(CANDIDATE_TEXT_MODES)}"
+            )
         self.data_dir = data_dir
+        self.candidate_mode = candidate_mode
+        if candidate_mode != "sentence":
+            dataset = {**self.metadata.dataset, "revision": f"{self.metadata.revision}+{candidate_mode}"}
+            self.metadata = self.metadata.model_copy(update={"dataset": dataset})
         self.evaluator: LareqaEvaluator | None = None
         self._prepared: weakref.WeakKeyDictionary[Any, PreparedEmbeddings] = weakref.WeakKeyDictionary()
 

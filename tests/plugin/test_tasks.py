@@ -138,3 +138,18 @@ def test_stock_mteb_path_agrees_on_top_of_the_ranking(data_env):
             assert a[name][key] == pytest.approx(b[name][key], abs=1e-5), (name, key)
         # mteb keeps the top 1000 per query; its uncut MAP over that run can only be <= the full-list one.
         assert b[name]["map"] <= a[name]["map"] + 1e-6
+
+
+def test_sentence_plus_context_is_a_distinct_revision(data_env):
+    task = XQuADR(candidate_mode="sentence+context").filter_languages(None, hf_subsets=["en-en"])
+    assert task.metadata.revision == XQuADR.metadata.revision + "+sentence+context"
+    assert XQuADR().metadata.revision == XQuADR.metadata.revision  # the class is untouched
+    kw = {"cache": None, "co2_tracker": False, "show_progress_bar": False}
+    with_ctx = mteb.evaluate(to_mteb_model(HashNgramEncoder()), task, **kw).task_results[0]
+    plain = mteb.evaluate(
+        to_mteb_model(HashNgramEncoder()), XQuADR().filter_languages(None, hf_subsets=["en-en"]), **kw
+    ).task_results[0]
+    assert with_ctx.dataset_revision.endswith("+sentence+context")
+    assert with_ctx.scores["test"][0]["map"] != plain.scores["test"][0]["map"]
+    with pytest.raises(ValueError, match="candidate_mode"):
+        XQuADR(candidate_mode="paragraph")
