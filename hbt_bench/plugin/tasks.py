@@ -164,6 +164,7 @@ def embedding_store_for(
     store = _STORES.get(model)
     if store is not None:
         return store
+    import datasets
     from datasets import Dataset
     from mteb._create_dataloaders import create_dataloader
     from mteb.types import PromptType
@@ -173,7 +174,14 @@ def embedding_store_for(
     def encode(texts: list[str], kind: str, lang: str) -> np.ndarray:
         prompt_type = PromptType.document if kind == DOCUMENT else PromptType.query
         data = Dataset.from_dict({"id": [str(i) for i in range(len(texts))], "text": texts})
-        loader = create_dataloader(data, task_metadata=task_metadata, prompt_type=prompt_type, **kwargs)
+        # mteb's loader runs a datasets.map per call; its progress bar is noise here (one per language).
+        bars_on = datasets.is_progress_bar_enabled()
+        datasets.disable_progress_bars()
+        try:
+            loader = create_dataloader(data, task_metadata=task_metadata, prompt_type=prompt_type, **kwargs)
+        finally:
+            if bars_on:
+                datasets.enable_progress_bars()
         out = model.encode(
             loader,
             task_metadata=task_metadata,
