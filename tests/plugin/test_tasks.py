@@ -153,3 +153,18 @@ def test_sentence_plus_context_is_a_distinct_revision(data_env):
     assert with_ctx.scores["test"][0]["map"] != plain.scores["test"][0]["map"]
     with pytest.raises(ValueError, match="candidate_mode"):
         XQuADR(candidate_mode="paragraph")
+
+
+def test_a_second_task_reuses_the_embeddings_of_the_first(data_env):
+    """Across tasks in one process (e.g. an adversarial variant after the clean task): nothing re-encoded."""
+    encoder = CountingHashEncoder()
+    model = to_mteb_model(encoder)
+    kw = {"cache": None, "co2_tracker": False, "show_progress_bar": False}
+    mteb.evaluate(model, XQuADR().filter_languages(None, hf_subsets=["de-multi"]), **kw)
+    first = len(encoder.texts)
+    mteb.evaluate(model, XQuADR().filter_languages(None, hf_subsets=["de-en", "de-de", "en-multi"]), **kw)
+    corpus = load_lareqa("xquad-r", data_dir=data_env)
+    new_queries = {q.text for q in corpus.languages["en"].questions} - {
+        q.text for q in corpus.languages["de"].questions
+    }
+    assert len(encoder.texts) - first == len(new_queries)  # only the en queries were new
