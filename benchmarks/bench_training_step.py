@@ -1,0 +1,116 @@
+"""Sampler overhead per training step and throughput: hybrid sampler vs sentence-transformers' default.
+
+Trains the same model for the same number of steps on the MLQA-R parallel pairs (batch 100, MNRL loss),
+once with ST's ``DefaultBatchSampler`` and once with ``hybrid_batch_sampler(0.5)``, and reports steps/s,
+pairs/s and the sampler's own time per batch as a share of the step time. The model is a tiny random
+BERT (hidden 32, 2 layers) whose tokenizer is trained on the data, so a step is as cheap as it gets and
+the overhead share is an upper bound for any real encoder. By hand, not a test:
+
+    python benchmarks/bench_training_step.py [--steps 40]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # for tests.helpers.build_tiny_st_model
+
+
+def train(model_dir: Path, pairs, sampler, steps: int, out: Path) -> dict[str, float]:
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+    from sentence_transformers.sentence_transformer.trainer import SentenceTransformerTrainer
+    from sentence_transformers.sentence_transformer.training_args import SentenceTransformerTrainingArguments
+
+    model = SentenceTransformer(str(model_dir), device="cpu")
+    args = SentenceTransformerTrainingArguments(
+        output_dir=str(out),
+        per_device_train_batch_size=100,
+        max_steps=steps,
+        learning_rate=3e-5,
+        weight_decay=0.01,
+        seed=0,
+        report_to=[],
+        save_strategy="no",
+        logging_steps=steps,
+        use_cpu=True,
+        batch_sampler=sampler,
+        disable_tqdm=True,
+    )
+    trainer = SentenceTransformerTrainer(
+        model=model,
+        args=args,
+        train_dataset=pairs.select_columns(["query", "passage"]),
+        loss=MultipleNegativesRankingLoss(model),
+    )
+    start = time.perf_counter()
+    trainer.train()
+    wall = time.perf_counter() - start
+    return {"steps": steps, "wall_s": round(wall, 3), "step_s": round(wall / steps, 4)}
+
+
+def sampler_seconds_per_batch(pairs) -> tuple[float, float]:
+    """Time to produce one epoch of batches, per batch, for both samplers (best of 3)."""
+    from sentence_transformers.base.sampler import DefaultBatchSampler
+    from torch.utils.data import RandomSampler
+
+    from hbt_bench.training.samplers import HybridBatchSampler
+
+    def best(make) -> float:
+        times = []
+        for epoch in range(3):
+            sampler = make()
+            sampler.set_epoch(epoch + 1)
+            start = time.perf_counter()
+            n = sum(1 for _ in sampler)
+            times.append((time.perf_counter() - start) / n)
+        return min(times)
+
+    hybrid = best(lambda: HybridBatchSampler(pairs, batch_size=100, alpha=0.5, seed=0))
+    default = best(
+        lambda: DefaultBatchSampler(RandomSampler(range(len(pairs))), batch_size=100, drop_last=False)
+    )
+    return hybrid, default
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--data-dir", default=str(REPO.parent / "shared" / "data"))
+    args = parser.parse_args()
+
+    from hbt_bench.data.lareqa import load_lareqa
+    from hbt_bench.training.pairs import parallel_pairs
+    from hbt_bench.training.samplers import hybrid_batch_sampler
+    from tests.helpers import build_tiny_st_model
+
+    pairs = parallel_pairs(load_lareqa("mlqa-r", data_dir=args.data_dir))
+    texts = pairs["query"][:2000] + pairs["passage"][:2000]
+    with tempfile.TemporaryDirectory() as tmp:
+        model_dir = build_tiny_st_model(Path(tmp) / "tiny", texts=texts)
+        rows = {}
+        # "batch_sampler" is ST's own default (BatchSamplers.BATCH_SAMPLER -> DefaultBatchSampler).
+        samplers = {"default": "batch_sampler", "hybrid": hybrid_batch_sampler(0.5, metadata=pairs)}
+        for name, sampler in samplers.items():
+            rows[name] = train(model_dir, pairs, sampler, args.steps, Path(tmp) / name)
+    hybrid_s, default_s = sampler_seconds_per_batch(pairs)
+    report = {
+        "data": f"MLQA-R parallel pairs ({len(pairs)} rows), batch 100, tiny BERT (hidden 32, 2 layers)",
+        "train": rows,
+        "throughput_pairs_per_s": {k: round(100 / v["step_s"], 1) for k, v in rows.items()},
+        "sampler_us_per_batch": {"hybrid": round(hybrid_s * 1e6, 1), "default": round(default_s * 1e6, 1)},
+        "hybrid_sampler_share_of_step_pct": round(100 * hybrid_s / rows["hybrid"]["step_s"], 4),
+    }
+    print(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()
