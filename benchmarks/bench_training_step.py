@@ -55,30 +55,6 @@ def train(model_dir: Path, pairs, sampler, steps: int, out: Path) -> dict[str, f
     return {"steps": steps, "wall_s": round(wall, 3), "step_s": round(wall / steps, 4)}
 
 
-def sampler_seconds_per_batch(pairs) -> tuple[float, float]:
-    """Time to produce one epoch of batches, per batch, for both samplers (best of 3)."""
-    from sentence_transformers.base.sampler import DefaultBatchSampler
-    from torch.utils.data import RandomSampler
-
-    from hbt_bench.training.samplers import HybridBatchSampler
-
-    def best(make) -> float:
-        times = []
-        for epoch in range(3):
-            sampler = make()
-            sampler.set_epoch(epoch + 1)
-            start = time.perf_counter()
-            n = sum(1 for _ in sampler)
-            times.append((time.perf_counter() - start) / n)
-        return min(times)
-
-    hybrid = best(lambda: HybridBatchSampler(pairs, batch_size=100, alpha=0.5, seed=0))
-    default = best(
-        lambda: DefaultBatchSampler(RandomSampler(range(len(pairs))), batch_size=100, drop_last=False)
-    )
-    return hybrid, default
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -86,6 +62,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--data-dir", default=str(REPO.parent / "shared" / "data"))
     args = parser.parse_args()
+
+    from bench_sampler import bench  # same folder: the per-batch sampler timing lives there
 
     from hbt_bench.data.lareqa import load_lareqa
     from hbt_bench.training.pairs import parallel_pairs
@@ -101,12 +79,16 @@ def main() -> None:
         samplers = {"default": "batch_sampler", "hybrid": hybrid_batch_sampler(0.5, metadata=pairs)}
         for name, sampler in samplers.items():
             rows[name] = train(model_dir, pairs, sampler, args.steps, Path(tmp) / name)
-    hybrid_s, default_s = sampler_seconds_per_batch(pairs)
+    sampler = bench("mlqa-r pairs", pairs)
+    hybrid_s = sampler["hybrid_us_per_batch"] / 1e6
     report = {
         "data": f"MLQA-R parallel pairs ({len(pairs)} rows), batch 100, tiny BERT (hidden 32, 2 layers)",
         "train": rows,
         "throughput_pairs_per_s": {k: round(100 / v["step_s"], 1) for k, v in rows.items()},
-        "sampler_us_per_batch": {"hybrid": round(hybrid_s * 1e6, 1), "default": round(default_s * 1e6, 1)},
+        "sampler_us_per_batch": {
+            "hybrid": sampler["hybrid_us_per_batch"],
+            "default": sampler["default_us_per_batch"],
+        },
         "hybrid_sampler_share_of_step_pct": round(100 * hybrid_s / rows["hybrid"]["step_s"], 4),
     }
     print(json.dumps(report, indent=1))

@@ -102,19 +102,19 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     import hbt_bench
     from hbt_bench.encoders import load_model
+    from hbt_bench.plugin.benchmark import LAREQA_TASKS
     from hbt_bench.plugin.models import to_mteb_model
 
     _apply_data_dir(args)
     hbt_bench.register()
     names = [t.strip() for t in args.tasks.split(",") if t.strip()]
-    tasks = []
-    for name in names:
-        try:
-            tasks.append(mteb.get_task(name))
-        except KeyError:
-            raise HbtBenchError(
-                f"--tasks: unknown task {name!r} (hbt-bench provides XQuADR, MLQAR)"
-            ) from None
+    classes = {cls.metadata.name: cls for cls in LAREQA_TASKS}
+    unknown = [name for name in names if name not in classes]
+    if unknown:
+        raise HbtBenchError(
+            f"--tasks: unknown task {', '.join(unknown)} (hbt-bench provides {', '.join(classes)})"
+        )
+    tasks = [classes[name](candidate_mode=args.candidate_text) for name in names]
     model = to_mteb_model(load_model(args.model))
     if not hasattr(model, "mteb_model_meta"):
         from mteb.models.sentence_transformer_wrapper import SentenceTransformerEncoderWrapper

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from hbt_bench.cli import main
+from hbt_bench.errors import HbtBenchError
 
 XQUADR_CANDIDATES = {
     "ar": 1222, "de": 1276, "el": 1234, "en": 1180, "es": 1215, "hi": 1244,
@@ -96,3 +97,32 @@ def test_eval_with_a_corrupted_data_file_names_it(shared_data, tmp_path, capsys)
     err = capsys.readouterr().err
     assert "de.json" in err and "sha256" in err
     assert not out.exists() or not any(p.is_file() for p in out.rglob("*"))
+
+
+def test_eval_passes_the_candidate_text_to_the_tasks(shared_data, tmp_path, monkeypatch, capsys):
+    """--candidate-text reaches every task (and its revision); --tasks only accepts hbt-bench tasks."""
+    import mteb
+
+    seen = []
+
+    def fake_evaluate(model, tasks, **kwargs):
+        seen.extend(tasks)
+        raise HbtBenchError("stop after capturing the tasks")
+
+    monkeypatch.setattr(mteb, "evaluate", fake_evaluate)
+    args = [
+        "eval",
+        "--model",
+        "builtin:hash-ngram",
+        "--tasks",
+        "XQuADR,MLQAR",
+        "--data-dir",
+        str(shared_data),
+    ]
+    assert main([*args, "--candidate-text", "sentence+context"]) == 2
+    assert [t.metadata.name for t in seen] == ["XQuADR", "MLQAR"]
+    assert all(t.candidate_mode == "sentence+context" for t in seen)
+    assert all(t.metadata.revision.endswith("+sentence+context") for t in seen)
+    capsys.readouterr()
+    assert main(["eval", "--model", "builtin:hash-ngram", "--tasks", "STS12"]) == 2
+    assert "STS12" in capsys.readouterr().err

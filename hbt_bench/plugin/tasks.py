@@ -165,7 +165,6 @@ def embedding_store_for(
     if store is not None:
         return store
     import datasets
-    from datasets import Dataset
     from mteb._create_dataloaders import create_dataloader
     from mteb.types import PromptType
 
@@ -173,7 +172,7 @@ def embedding_store_for(
 
     def encode(texts: list[str], kind: str, lang: str) -> np.ndarray:
         prompt_type = PromptType.document if kind == DOCUMENT else PromptType.query
-        data = Dataset.from_dict({"id": [str(i) for i in range(len(texts))], "text": texts})
+        data = datasets.Dataset.from_dict({"id": [str(i) for i in range(len(texts))], "text": texts})
         # mteb's loader runs a datasets.map per call; its progress bar is noise here (one per language).
         bars_on = datasets.is_progress_bar_enabled()
         datasets.disable_progress_bars()
@@ -223,9 +222,7 @@ class LareqaTask(AbsTaskRetrieval):
             )
         self.data_dir = data_dir
         self.candidate_mode = candidate_mode
-        if candidate_mode != "sentence":
-            dataset = {**self.metadata.dataset, "revision": f"{self.metadata.revision}+{candidate_mode}"}
-            self.metadata = self.metadata.model_copy(update={"dataset": dataset})
+        self._tag_revision()
         self.evaluator: LareqaEvaluator | None = None
         self._prepared: weakref.WeakKeyDictionary[Any, PreparedEmbeddings] = weakref.WeakKeyDictionary()
 
@@ -238,10 +235,17 @@ class LareqaTask(AbsTaskRetrieval):
         self.dataset = {}
         self.data_loaded = True
 
+    def _tag_revision(self) -> None:
+        """Record a non-default candidate text in the instance's dataset revision."""
+        if self.candidate_mode != "sentence":
+            dataset = {**self.metadata.dataset, "revision": f"{self.metadata.revision}+{self.candidate_mode}"}
+            self.metadata = self.metadata.model_copy(update={"dataset": dataset})
+
     def unload_data(self) -> None:
         self.evaluator = None
         self._prepared = weakref.WeakKeyDictionary()
-        super().unload_data()
+        super().unload_data()  # drops instance metadata, i.e. our revision tag: put it back
+        self._tag_revision()
 
     def _selected_subsets(self, subsets_to_run: list[str] | None) -> list[Subset]:
         assert self.evaluator is not None

@@ -35,12 +35,8 @@ from typing import Any
 
 import numpy as np
 import torch
+from datasets import Dataset
 from sentence_transformers.base.sampler import DefaultBatchSampler
-
-try:
-    from datasets import Dataset
-except ImportError:  # pragma: no cover - datasets is a hard dependency of the package
-    Dataset = Any  # type: ignore[misc,assignment]
 
 __all__ = [
     "CROSS",
@@ -49,7 +45,6 @@ __all__ = [
     "XXMonoBatchSampler",
     "XYBatchSampler",
     "hybrid_batch_sampler",
-    "shard_like_accelerate",
 ]
 
 CROSS = "cross"
@@ -244,10 +239,6 @@ class HybridBatchSampler(DefaultBatchSampler):
 
     # -- public API ---------------------------------------------------------------------------------
 
-    def set_epoch(self, epoch: int) -> None:
-        """Called by the trainer at each epoch start; batches are a function of (seed, epoch)."""
-        super().set_epoch(epoch)
-
     @property
     def batch_types(self) -> list[str]:
         """Type of each batch of the current epoch, in yield order: ``"cross"`` or ``"mono:<lang>"``."""
@@ -256,8 +247,7 @@ class HybridBatchSampler(DefaultBatchSampler):
 
     def batches(self) -> list[list[int]]:
         """All batches of the current epoch (row indices), as ``__iter__`` yields them."""
-        self._ensure_plan()
-        return [b.tolist() for b in self._plan]
+        return list(self)
 
     def __iter__(self) -> Iterator[list[int]]:
         self._ensure_plan()
@@ -317,9 +307,3 @@ class HybridSamplerFactory:
 def hybrid_batch_sampler(alpha: float = 0.5, **options: Any) -> HybridSamplerFactory:
     """``batch_sampler=hybrid_batch_sampler(0.5, metadata=pairs)`` for the ST training arguments."""
     return HybridSamplerFactory(alpha, **options)
-
-
-def shard_like_accelerate(batches: Sequence[Sequence[int]], world_size: int, rank: int) -> list[list[int]]:
-    """The batches rank ``rank`` gets from accelerate's ``BatchSamplerShard`` (split_batches=False,
-    even_batches=False, as the ST trainer sets it): batches rank, rank + W, ... — used to test DDP."""
-    return [list(b) for i, b in enumerate(batches) if i % world_size == rank]

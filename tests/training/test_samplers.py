@@ -24,8 +24,14 @@ from hbt_bench.training.samplers import (  # noqa: E402
     XXMonoBatchSampler,
     XYBatchSampler,
     hybrid_batch_sampler,
-    shard_like_accelerate,
 )
+
+
+def shard_like_accelerate(batches, world_size: int, rank: int) -> list[list[int]]:
+    """The batches rank ``rank`` gets from accelerate's ``BatchSamplerShard`` (split_batches=False,
+    even_batches=False, as the ST trainer sets it): rank, rank + W, ... (checked against accelerate below)."""
+    return [list(b) for i, b in enumerate(batches) if i % world_size == rank]
+
 
 REPO = Path(__file__).resolve().parents[2]
 LANGS = ("ar", "de", "en")
