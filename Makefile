@@ -13,17 +13,29 @@ endif
 export HF_HUB_OFFLINE ?= 1
 DEMO_MODEL ?= builtin:use-m
 DEMO_TASKS ?= XQuADR
+TEXTATTACK_VERSION := 0.3.11
 
-.PHONY: setup demo test lint clean
+.PHONY: setup attack-deps wordnet demo test lint clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	# A CPU build of torch: the pinned local wheel where available, else whatever pip resolves.
 	$(BIN)/pip install -q torch==2.13.0 || $(BIN)/pip install -q torch
 	$(BIN)/pip install -q -e ".[test]"
+	# TextAttack next to transformers 5: without its flair requirement (see hbt_bench/adversarial/textattack_adapter.py).
+	$(BIN)/pip install -q --no-deps textattack==$(TEXTATTACK_VERSION)
 	touch $@
 
 setup: $(BIN)/.installed
+
+# For a venv of your own: the attack extra, then TextAttack without its dependencies.
+attack-deps:
+	pip install -e ".[attack]"
+	pip install --no-deps textattack==$(TEXTATTACK_VERSION)
+
+# English WordNet for the `en-synonym` recipe (Debian/Ubuntu, needs root); optional everywhere else.
+wordnet:
+	apt-get install -y -q wordnet-base wordnet-sense-index
 
 demo: setup
 	$(BIN)/hbt-bench eval --model $(DEMO_MODEL) --tasks $(DEMO_TASKS) --output-folder results

@@ -6,7 +6,6 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,15 @@ def _add_data_dir(parser: argparse.ArgumentParser) -> None:
         "--data-dir",
         help="directory laid out like <dir>/xquad-r/<lang>.json (overrides HBT_BENCH_DATA_DIR; files are "
         "still checked against their pinned sha256)",
+    )
+
+
+def _add_model(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model",
+        required=True,
+        help="hub id, local sentence-transformers directory, builtin:<name> (hash-ngram, use-m) "
+        "or package.module:factory",
     )
 
 
@@ -56,7 +64,13 @@ def print_task_summary(result: Any, out: Any = None) -> None:
     """The paper's layout: per query language mono / cross / multi mAP and rank distance, then the means."""
     out = out or sys.stdout
     from hbt_bench.evaluate import per_language
-    from hbt_bench.plugin.benchmark import setting_scores, subset_scores, task_languages
+    from hbt_bench.plugin.benchmark import (
+        is_adversarial,
+        robustness,
+        setting_scores,
+        subset_scores,
+        task_languages,
+    )
 
     scores = subset_scores(result)
     langs = task_languages(result.task_name)
@@ -74,27 +88,13 @@ def print_task_summary(result: Any, out: Any = None) -> None:
         f"{_fmt(s['language_bias'], 1):>9}",
         file=out,
     )
-
-
-def _save_results_atomically(
-    results: Sequence[Any], meta: Any, output_folder: Path, encode_kwargs: dict
-) -> list[Path]:
-    """Write TaskResults in mteb's ResultCache layout; files appear only once all are written."""
-    import mteb
-
-    output_folder.mkdir(parents=True, exist_ok=True)
-    written: list[Path] = []
-    with tempfile.TemporaryDirectory(dir=output_folder, prefix=".hbt-tmp-") as tmp:
-        staging = mteb.ResultCache(tmp)
-        for tr in results:
-            staging.save_to_cache(tr, meta, encode_kwargs=encode_kwargs)
-        for src in sorted(Path(tmp).rglob("*")):
-            if src.is_file():
-                dst = output_folder / src.relative_to(tmp)
-                dst.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(src, dst)
-                written.append(dst)
-    return written
+    if is_adversarial(result.task_name):
+        c = setting_scores(result, metric="clean_map")
+        print(f"{'clean':<7}{_fmt(c['mono']):>8}{_fmt(c['cross']):>8}{_fmt(c['multi']):>8}", file=out)
+        print(
+            f"(adversarial = mean over the core recipes; relative robustness {_fmt(robustness(result))})",
+            file=out,
+        )
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -102,19 +102,30 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     import hbt_bench
     from hbt_bench.encoders import load_model
-    from hbt_bench.plugin.benchmark import LAREQA_TASKS
+    from hbt_bench.plugin.benchmark import ALL_TASKS, is_adversarial
     from hbt_bench.plugin.models import to_mteb_model
+    from hbt_bench.results import save_results_atomically
 
     _apply_data_dir(args)
     hbt_bench.register()
     names = [t.strip() for t in args.tasks.split(",") if t.strip()]
-    classes = {cls.metadata.name: cls for cls in LAREQA_TASKS}
+    classes = {cls.metadata.name: cls for cls in ALL_TASKS}
     unknown = [name for name in names if name not in classes]
     if unknown:
         raise HbtBenchError(
             f"--tasks: unknown task {', '.join(unknown)} (hbt-bench provides {', '.join(classes)})"
         )
-    tasks = [classes[name](candidate_mode=args.candidate_text) for name in names]
+    if args.perturbations and not any(is_adversarial(n) for n in names):
+        raise HbtBenchError("--perturbations: only the -Adv tasks take external perturbations")
+    for path in args.perturbations or ():
+        if not Path(path).is_file():
+            raise HbtBenchError(f"--perturbations {path}: no such file")
+    tasks = [
+        classes[name](candidate_mode=args.candidate_text, external_recipes=args.perturbations or ())
+        if is_adversarial(name)
+        else classes[name](candidate_mode=args.candidate_text)
+        for name in names
+    ]
     model = to_mteb_model(load_model(args.model))
     if not hasattr(model, "mteb_model_meta"):
         from mteb.models.sentence_transformer_wrapper import SentenceTransformerEncoderWrapper
@@ -133,7 +144,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     for tr in result.task_results:
         print_task_summary(tr)
     if args.output_folder:
-        written = _save_results_atomically(result.task_results, meta, Path(args.output_folder), encode_kwargs)
+        written = save_results_atomically(result.task_results, meta, Path(args.output_folder), encode_kwargs)
         print(f"\nwrote {len(written)} files under {Path(args.output_folder) / 'results'}")
     return 0
 
@@ -151,13 +162,12 @@ def build_parser() -> argparse.ArgumentParser:
     stats.set_defaults(func=cmd_data_stats)
 
     ev = sub.add_parser("eval", help="evaluate a model on LAReQA tasks and print the per-setting table")
+    _add_model(ev)
     ev.add_argument(
-        "--model",
-        required=True,
-        help="hub id, local sentence-transformers directory, builtin:<name> (hash-ngram, use-m) "
-        "or package.module:factory",
+        "--tasks",
+        default="XQuADR",
+        help="comma-separated task names: XQuADR, MLQAR, XQuADR-Adv, MLQAR-Adv (default: XQuADR)",
     )
-    ev.add_argument("--tasks", default="XQuADR", help="comma-separated task names (default: XQuADR)")
     ev.add_argument("--output-folder", help="write results in mteb's layout under <folder>/results/")
     ev.add_argument("--batch-size", type=int, default=64)
     ev.add_argument(
@@ -167,9 +177,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="encode candidates as the sentence alone (default) or sentence plus its paragraph (LAReQA's "
         "official encoding; recorded in the results' dataset revision)",
     )
+    ev.add_argument(
+        "--perturbations",
+        action="append",
+        metavar="JSONL",
+        help="an external recipe for the -Adv tasks: JSONL of {qid, lang, text} lines (optional first line "
+        '{"recipe": {"id", "description", "provenance"}}); reported per recipe, recorded in the revision; '
+        "repeatable",
+    )
     ev.add_argument("--quiet", action="store_true", help="no progress bars")
     _add_data_dir(ev)
     ev.set_defaults(func=cmd_eval)
+
+    # Each area owns its subcommands; these modules import only argparse at module level.
+    from hbt_bench.adversarial.cli import add_commands as add_attack_commands
+    from hbt_bench.training.cli import add_commands as add_training_commands
+
+    add_attack_commands(sub)
+    add_training_commands(sub)
     return parser
 
 

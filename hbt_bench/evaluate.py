@@ -170,14 +170,34 @@ class LareqaEvaluator:
                 texts = self.candidate_texts(lang)
                 store.ensure(DOCUMENT, texts, lang)
                 prepared.candidates[lang] = store.matrix(DOCUMENT, texts)
-        for lang in self.languages:
-            if lang in q_langs:
-                texts = self.query_texts(lang)
-                store.ensure(QUERY, texts, lang)
-                prepared.queries[lang] = store.matrix(QUERY, texts)
+        prepared.queries = self.prepare_queries(
+            store, {lang: self.query_texts(lang) for lang in self.languages if lang in q_langs}
+        )
         if any(s.setting is Setting.MULTI for s in subsets):
             prepared.pool = np.concatenate([prepared.candidates[lang] for lang in self.languages])
         return prepared
+
+    def prepare_queries(
+        self, store: EmbeddingStore, texts_by_lang: Mapping[str, Sequence[str]]
+    ) -> dict[str, np.ndarray]:
+        """Query matrices for replacement texts (e.g. perturbed questions), aligned with the questions.
+
+        ``texts_by_lang[lang][i]`` stands for question ``i`` of ``lang``; candidates are untouched, so
+        an adversarial variant reuses the clean candidate matrices of :meth:`prepare`.
+        """
+        out: dict[str, np.ndarray] = {}
+        for lang in self.languages:  # fixed order: deterministic encoder calls
+            if lang not in texts_by_lang:
+                continue
+            texts = list(texts_by_lang[lang])
+            n_questions = len(self.corpus.languages[lang].questions)
+            if len(texts) != n_questions:
+                raise ValueError(
+                    f"{len(texts)} query texts for {lang}, but {self.corpus.name} has {n_questions}"
+                )
+            store.ensure(QUERY, texts, lang)
+            out[lang] = store.matrix(QUERY, texts)
+        return out
 
     def relevance(self, subset: Subset) -> tuple[np.ndarray, list[np.ndarray]]:
         """Row indices of the subset's queries (into the query language) and their relevant candidates."""

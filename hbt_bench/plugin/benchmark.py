@@ -14,20 +14,28 @@ from mteb.benchmarks.benchmark import Benchmark, BenchmarkAggregation, CustomGro
 from mteb.results import TaskResult
 
 from hbt_bench.evaluate import Setting, Subset, lareqa_subsets, summarize_settings
+from hbt_bench.plugin.adversarial_tasks import ADVERSARIAL_TASKS
 from hbt_bench.plugin.tasks import MLQAR, LareqaTask, XQuADR
 
 BENCHMARK_NAME = "HBT"
+ADV_BENCHMARK_NAME = "HBT-Adv"
 LAREQA_TASKS: tuple[type[LareqaTask], ...] = (XQuADR, MLQAR)
+ALL_TASKS: tuple[type[LareqaTask], ...] = (*LAREQA_TASKS, *ADVERSARIAL_TASKS)
 _LABELS = {Setting.MONO: "Mono", Setting.CROSS: "Cross", Setting.MULTI: "Multi"}
 
 
 def task_languages(task_name: str) -> tuple[str, ...]:
-    for cls in LAREQA_TASKS:
+    for cls in ALL_TASKS:
         if cls.metadata.name == task_name:
             return tuple(cls.definition.languages)
     raise KeyError(
-        f"{task_name} is not a LAReQA task of hbt-bench ({', '.join(c.metadata.name for c in LAREQA_TASKS)})"
+        f"{task_name} is not a LAReQA task of hbt-bench ({', '.join(c.metadata.name for c in ALL_TASKS)})"
     )
+
+
+def is_adversarial(task_name: str) -> bool:
+    """True for the perturbed-query variants (XQuADR-Adv, MLQAR-Adv)."""
+    return any(cls.metadata.name == task_name for cls in ADVERSARIAL_TASKS)
 
 
 def subset_scores(result: TaskResult, split: str | None = None) -> dict[str, dict[str, Any]]:
@@ -56,31 +64,77 @@ def _setting_grouping(cls: type[LareqaTask]) -> CustomGrouping:
     return CustomGrouping(name=cls.metadata.name, groups=groups)
 
 
+def robustness(result: TaskResult) -> float | None:
+    """Macro mean over subsets of relative robustness (adversarial / clean mAP) of an -Adv TaskResult."""
+    values = [float(s["relative_robustness"]) for s in subset_scores(result).values()]
+    return sum(values) / len(values) if values else None
+
+
 class HBTBenchmark(Benchmark):
-    """mteb Benchmark whose scores add each LAReQA task's language bias (lower is better)."""
+    """mteb Benchmark whose scores add each LAReQA task's language bias (lower is better) and, for the
+    adversarial tasks, the relative robustness."""
 
     def _get_model_score(self, model_result: Any) -> dict[str, float | None]:
         scores = super()._get_model_score(model_result)
+        names = {c.metadata.name for c in ALL_TASKS}
         for tr in model_result.select_tasks(self.tasks).task_results:
-            if tr.task_name in {c.metadata.name for c in LAREQA_TASKS}:
+            if tr.task_name in names:
                 scores[f"{tr.task_name}::LanguageBias"] = setting_scores(tr)["language_bias"]
+            if is_adversarial(tr.task_name):
+                scores[f"{tr.task_name}::Robustness"] = robustness(tr)
         return scores
+
+
+def _benchmark(name: str, tasks: tuple[type[LareqaTask], ...], description: str) -> HBTBenchmark:
+    return HBTBenchmark(
+        name=name,
+        tasks=[cls() for cls in tasks],
+        description=description,
+        reference="https://arxiv.org/abs/2408.10536",
+        citation=XQuADR.metadata.bibtex_citation,
+        aggregations=(BenchmarkAggregation.MEAN_TASK, *(_setting_grouping(c) for c in tasks)),
+    )
 
 
 def hbt_benchmark() -> HBTBenchmark:
     """The HBT benchmark: XQuADR and MLQAR, grouped by setting."""
-    return HBTBenchmark(
-        name=BENCHMARK_NAME,
-        tasks=[cls() for cls in LAREQA_TASKS],
-        description=(
-            "LAReQA-style multilingual answer retrieval (XQuAD-R, MLQA-R) in the monolingual, cross-lingual "
-            "and multilingual (pooled) settings, scored with full-list mAP, plus the language-bias "
-            "rank distance."
-        ),
-        reference="https://arxiv.org/abs/2408.10536",
-        citation=XQuADR.metadata.bibtex_citation,
-        aggregations=(BenchmarkAggregation.MEAN_TASK, *(_setting_grouping(c) for c in LAREQA_TASKS)),
+    return _benchmark(
+        BENCHMARK_NAME,
+        LAREQA_TASKS,
+        "LAReQA-style multilingual answer retrieval (XQuAD-R, MLQA-R) in the monolingual, cross-lingual "
+        "and multilingual (pooled) settings, scored with full-list mAP, plus the language-bias rank "
+        "distance.",
     )
 
 
-__all__ = ["BENCHMARK_NAME", "HBTBenchmark", "Subset", "hbt_benchmark", "setting_scores", "subset_scores"]
+def hbt_adv_benchmark() -> HBTBenchmark:
+    """The HBT-Adv benchmark: XQuADR-Adv and MLQAR-Adv (adversarial mAP by setting, bias, robustness)."""
+    return _benchmark(
+        ADV_BENCHMARK_NAME,
+        ADVERSARIAL_TASKS,
+        "XQuAD-R and MLQA-R with perturbed questions from frozen, versioned TextAttack perturbation sets "
+        "(script-aware character noise, Unicode attacks, word-level edits): adversarial full-list mAP in "
+        "the monolingual, cross-lingual and multilingual settings, language bias under perturbation, and "
+        "relative robustness (adversarial / clean).",
+    )
+
+
+__all__ = [
+    "ADV_BENCHMARK_NAME",
+    "ALL_TASKS",
+    "BENCHMARK_NAME",
+    "HBTBenchmark",
+    "Subset",
+    "hbt_adv_benchmark",
+    "hbt_benchmark",
+    "is_adversarial",
+    "robustness",
+    "setting_scores",
+    "subset_scores",
+]
+
+
+# Last line: finish a registration deferred while this module was importing (see plugin/register.py).
+from hbt_bench.plugin.register import register_if_pending  # noqa: E402
+
+register_if_pending(__name__)

@@ -473,3 +473,9 @@ def to_mteb_model(model: Any) -> Any:
     if callable(getattr(model, "encode", None)):
         return TextEncoderAdapter(model)
     raise TypeError(f"cannot use {type(model).__name__} as an mteb model: it has no encode() method")
+
+
+# Last line: finish a registration deferred while this module was importing (see plugin/register.py).
+from hbt_bench.plugin.register import register_if_pending  # noqa: E402
+
+register_if_pending(__name__)

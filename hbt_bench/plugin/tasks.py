@@ -18,7 +18,6 @@ import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -35,6 +34,7 @@ from hbt_bench.evaluate import (
     Subset,
     lareqa_subsets,
 )
+from hbt_bench.resources import tasks_dir as _tasks_dir  # module global: tests monkeypatch it
 
 __all__ = ["MLQAR", "LareqaTask", "StockMLQAR", "StockXQuADR", "TaskDefinition", "XQuADR", "task_definition"]
 
@@ -91,14 +91,6 @@ class TaskDefinition:
         )
 
 
-def _tasks_dir() -> Path:
-    """``tasks/`` as shipped in the wheel (``hbt_bench/tasks``) or, in a source checkout, the repo's."""
-    shipped = resources.files("hbt_bench") / "tasks"
-    if shipped.is_dir():
-        return Path(str(shipped))
-    return Path(__file__).resolve().parents[2] / "tasks"
-
-
 @cache
 def task_definition(stem: str) -> TaskDefinition:
     """Read and check ``tasks/<stem>.toml``; errors name the file and the missing field."""
@@ -107,9 +99,16 @@ def task_definition(stem: str) -> TaskDefinition:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise FileNotFoundError(f"task definition {path} not found") from None
-    for table in ("task", "languages"):
-        if table not in raw:
-            raise ValueError(f"{path}: missing [{table}] table")
+    if "task" not in raw:
+        raise ValueError(f"{path}: missing [task] table")
+    base_stem = raw["task"].get("extends")
+    if base_stem is not None:
+        # A variant (e.g. XQuADR-Adv) inherits the base task's fields and languages, overriding some.
+        base = task_definition(base_stem)
+        raw = {**raw, "task": {**base.task, **raw["task"]}}
+        raw.setdefault("languages", dict(base.languages))
+    if "languages" not in raw:
+        raise ValueError(f"{path}: missing [languages] table")
     required = (
         "name",
         "dataset",
@@ -235,10 +234,16 @@ class LareqaTask(AbsTaskRetrieval):
         self.dataset = {}
         self.data_loaded = True
 
+    def _revision_tags(self) -> list[str]:
+        """What makes this instance's task differ from the declared one (none by default)."""
+        return [self.candidate_mode] if self.candidate_mode != "sentence" else []
+
     def _tag_revision(self) -> None:
-        """Record a non-default candidate text in the instance's dataset revision."""
-        if self.candidate_mode != "sentence":
-            dataset = {**self.metadata.dataset, "revision": f"{self.metadata.revision}+{self.candidate_mode}"}
+        """Record non-default options (e.g. the candidate text) in the instance's dataset revision."""
+        tags = self._revision_tags()
+        if tags:
+            revision = "+".join([self.metadata.revision, *tags])
+            dataset = {**self.metadata.dataset, "revision": revision}
             self.metadata = self.metadata.model_copy(update={"dataset": dataset})
 
     def unload_data(self) -> None:
@@ -269,18 +274,24 @@ class LareqaTask(AbsTaskRetrieval):
         """Score the requested subsets; the first call for a model encodes every selected subset's texts."""
         if not self.data_loaded:
             self.load_data(num_proc=num_proc)
-        assert self.evaluator is not None
         model = _as_mteb_encoder(model)
-        prepared = self._prepared.get(model)
-        if prepared is None:
-            store = embedding_store_for(model, self.metadata, split, encode_kwargs or {})
-            prepared = self.evaluator.prepare(store, self._selected_subsets(None))
-            self._prepared[model] = prepared
         scores: dict[str, dict[str, Any]] = {}
         for subset in self._selected_subsets(subsets_to_run):
-            scores[subset.name] = self.evaluator.score_subset(prepared, subset)
+            scores[subset.name] = self._score_subset(model, split, encode_kwargs or {}, subset)
             self._add_main_score(scores[subset.name])
         return scores
+
+    def _score_subset(
+        self, model: Any, split: str, encode_kwargs: Mapping[str, Any], subset: Subset
+    ) -> dict[str, Any]:
+        """One subset's scores; what the model needs for every selected subset is prepared once."""
+        assert self.evaluator is not None
+        prepared = self._prepared.get(model)
+        if prepared is None:
+            store = embedding_store_for(model, self.metadata, split, encode_kwargs)
+            prepared = self.evaluator.prepare(store, self._selected_subsets(None))
+            self._prepared[model] = prepared
+        return self.evaluator.score_subset(prepared, subset)
 
     # --- the stock mteb path, for benchmarks and equality checks -------------------------------------
 
@@ -369,3 +380,9 @@ class StockXQuADR(_StockMixin, XQuADR):
 class StockMLQAR(_StockMixin, MLQAR):
     metadata = MLQAR.metadata.model_copy(update={"name": "MLQAR-stock"})
     k_values = AbsTaskRetrieval.k_values
+
+
+# Last line: finish a registration deferred while this module was importing (see plugin/register.py).
+from hbt_bench.plugin.register import register_if_pending  # noqa: E402
+
+register_if_pending(__name__)

@@ -65,10 +65,18 @@ def _codes(values: Sequence[str] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _column(source: Any, name: str) -> np.ndarray:
-    """A column as a numpy array, read from the Arrow table when possible (ignores a set format)."""
+    """A column as a numpy array, read from the Arrow table when possible (ignores a set format).
+
+    A ``Dataset.select``/``shuffle``/``filter`` result keeps the whole table plus an indices mapping,
+    so the mapping is applied to what is read.
+    """
     data = getattr(source, "data", None)
     if data is not None and hasattr(data, "column") and name in getattr(data, "column_names", ()):
-        return np.asarray(data.column(name).to_numpy(zero_copy_only=False))
+        values = np.asarray(data.column(name).to_numpy(zero_copy_only=False))
+        indices = getattr(source, "_indices", None)
+        if indices is not None:
+            values = values[np.asarray(indices.column(0).to_numpy(zero_copy_only=False), dtype=np.int64)]
+        return values
     return np.asarray(source[name])
 
 

@@ -33,6 +33,8 @@ def test_register_is_idempotent_and_complete():
     assert "XQuADR" in gt._SIMILAR_TASKS["XQuADRetrieval"]
     bench = mteb.get_benchmark("HBT")
     assert [t.metadata.name for t in bench.tasks] == ["XQuADR", "MLQAR"]
+    assert [t.metadata.name for t in mteb.get_benchmark("HBT-Adv").tasks] == ["XQuADR-Adv", "MLQAR-Adv"]
+    assert mteb.get_task("XNLI-Adv").metadata.name == "XNLI-Adv"
     assert mteb.get_model_meta("hbt-bench/hash-ngram").name == "hbt-bench/hash-ngram"
 
 
@@ -43,6 +45,21 @@ def test_autoload_hook_registers_in_a_fresh_process_and_can_be_switched_off():
     assert on.stdout.split() == ["XQuADR", "1"]
     off = _run([sys.executable, "-c", code], env={"HBT_BENCH_NO_AUTOLOAD": "1"})
     assert off.returncode != 0 and "XQuADR" in off.stderr
+
+
+@pytest.mark.parametrize(
+    "first", ["hbt_bench.plugin.tasks", "hbt_bench.plugin.adversarial_tasks", "hbt_bench.plugin.benchmark"]
+)
+def test_importing_a_plugin_module_before_mteb_still_registers(first):
+    # The module imports mteb half-way through its own import; the hook must not register then.
+    code = (
+        f"import {first}, mteb; print(mteb.get_task('XQuADR-Adv').metadata.name, "
+        "mteb.get_benchmark('HBT-Adv').name, mteb.get_model_meta('hbt-bench/hash-ngram').name)"
+    )
+    out = _run([sys.executable, "-c", code])
+    assert out.returncode == 0, out.stderr
+    assert "could not register" not in out.stderr
+    assert out.stdout.split() == ["XQuADR-Adv", "HBT-Adv", "hbt-bench/hash-ngram"]
 
 
 def test_import_hbt_bench_stays_light():

@@ -1,0 +1,202 @@
+"""``hbt-bench attack ...``: build the frozen perturbation sets and run model-targeted attacks.
+
+Only argparse is imported at module level; the commands import what they need when they run.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    """Add the ``attack`` command group to the top-level parser's subparsers."""
+    attack = sub.add_parser("attack", help="adversarial perturbation sets and targeted attacks")
+    attack_sub = attack.add_subparsers(dest="attack_command", required=True)
+    _add_build_command(attack_sub)
+    _add_run_command(attack_sub)
+
+
+# --- attack run ------------------------------------------------------------------------------------
+
+_SEARCH_METHODS = ("greedy", "beam")  # hbt_bench.adversarial.targeted.SEARCH_METHODS (not imported here)
+
+
+def _add_run_command(attack_sub: argparse._SubParsersAction) -> None:
+    """``hbt-bench attack run``: model-targeted attacks, results kept apart as ``<Task>-TargetedAttack``."""
+    from hbt_bench.cli import _add_data_dir, _add_model
+
+    run = attack_sub.add_parser(
+        "run",
+        help="attack one model: perturb queries until their answer leaves the top k (TextAttack search)",
+        description="Model-targeted attack on XQuADR / MLQAR. For each selected subset, the first --limit "
+        "queries (file order) are perturbed by a TextAttack search against --model until the best relevant "
+        "candidate ranks below --k; queries already there are skipped. Prints success rate, words "
+        "perturbed, model queries per example and mAP before -> after per subset, setting and language; "
+        "--output-folder writes an mteb TaskResult '<Task>-TargetedAttack' and the adversarial examples "
+        "(JSONL).",
+    )
+    _add_model(run)
+    run.add_argument("--task", default="XQuADR", help="XQuADR (default) or MLQAR")
+    run.add_argument(
+        "--limit", type=int, required=True, help="queries attacked per subset: the first N, in file order"
+    )
+    run.add_argument(
+        "--subsets",
+        help="comma-separated subsets, e.g. en-de,en-multi (default: every subset of --settings)",
+    )
+    run.add_argument(
+        "--settings",
+        help="comma-separated settings among mono, cross, multi (default: mono,multi, i.e. X-X and X-multi)",
+    )
+    run.add_argument(
+        "--k", type=int, default=1, help="success once the best relevant ranks below k (default 1)"
+    )
+    run.add_argument(
+        "--search",
+        choices=_SEARCH_METHODS,
+        default="greedy",
+        help="greedy word importance ranking (wir_method=delete; default) or beam search",
+    )
+    run.add_argument("--beam-width", type=int, default=4, help="beam width for --search beam (default 4)")
+    run.add_argument(
+        "--query-budget",
+        type=int,
+        default=200,
+        help="model queries per example, clean query included (default 200)",
+    )
+    run.add_argument("--max-words", type=int, default=3, help="at most this many words perturbed (default 3)")
+    run.add_argument(
+        "--recipe", default="char-noise@30pct", help="perturbation recipe id (default char-noise@30pct)"
+    )
+    run.add_argument("--seed", type=int, default=0, help="mixed into every query's seed (default 0)")
+    run.add_argument("--output-folder", help="write results in mteb's layout under <folder>/results/")
+    run.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_data_dir(run)
+    run.set_defaults(func=cmd_attack_run)
+
+
+def cmd_attack_run(args: argparse.Namespace) -> int:
+    """Run the attack, print the table and, with ``--output-folder``, write the results."""
+    from pathlib import Path
+
+    from hbt_bench.adversarial.targeted import (
+        AttackParameters,
+        format_report,
+        run_targeted_attack,
+        save_report,
+    )
+    from hbt_bench.cli import _apply_data_dir
+
+    _apply_data_dir(args)
+    params = AttackParameters(
+        limit=args.limit,
+        k=args.k,
+        search=args.search,
+        beam_width=args.beam_width,
+        query_budget=args.query_budget,
+        max_words=args.max_words,
+        recipe=args.recipe,
+        seed=args.seed,
+    )
+    report = run_targeted_attack(
+        args.model,
+        args.task,
+        params,
+        subsets=args.subsets,
+        settings=args.settings,
+        show_progress=not args.quiet,
+    )
+    print(
+        format_report(
+            report.task_name,
+            report.model_meta.name,
+            report.subset_scores,
+            report.languages,
+            report.parameters,
+        )
+    )
+    if args.output_folder:
+        written = save_report(report, args.output_folder)
+        print(f"\nwrote {len(written)} files under {Path(args.output_folder) / 'results'}")
+    return 0
+
+
+# --- attack build / attack recipes -------------------------------------------------------------------
+
+
+def _add_build_command(attack_sub: argparse._SubParsersAction) -> None:
+    """``hbt-bench attack build`` (write or --check the frozen sets) and ``attack recipes`` (list them)."""
+    from hbt_bench.cli import _add_data_dir
+
+    build = attack_sub.add_parser(
+        "build",
+        help="build the frozen perturbation sets into tasks/perturbations (needs TextAttack)",
+        description="Run every recipe over every question of each dataset and write the versioned set "
+        "(manifest + one edit-script file per recipe) under tasks/perturbations/<dataset>/<version>/, "
+        "atomically. --check rebuilds in memory and compares every file's content sha256 with the shipped "
+        "manifest instead of writing (exit 1 on any difference).",
+    )
+    build.add_argument("--datasets", default="xquad-r,mlqa-r", help="comma-separated (default: both)")
+    build.add_argument("--version", default="v1", help="set version folder (default: v1)")
+    build.add_argument("--recipes", help="comma-separated recipe ids (default: the leaderboard recipes)")
+    build.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
+    build.add_argument(
+        "--jobs", type=int, default=1, help="worker processes; the output does not depend on it"
+    )
+    build.add_argument("--out", help="root folder (default: the package's tasks/perturbations)")
+    build.add_argument("--check", action="store_true", help="compare with the shipped set, write nothing")
+    _add_data_dir(build)
+    build.set_defaults(func=_cmd_build)
+
+    recipes = attack_sub.add_parser("recipes", help="list the perturbation recipes")
+    recipes.set_defaults(func=_cmd_recipes)
+
+
+def _cmd_build(args: argparse.Namespace) -> int:
+    from hbt_bench.adversarial.build import build_set, check_set, write_set
+    from hbt_bench.cli import _apply_data_dir
+    from hbt_bench.data.sources import SOURCES
+    from hbt_bench.errors import HbtBenchError
+
+    _apply_data_dir(args)
+    datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
+    unknown = [d for d in datasets if d not in SOURCES]
+    if unknown or not datasets:
+        raise HbtBenchError(
+            f"--datasets: unknown {', '.join(unknown) or '(none)'}; choose from {', '.join(SOURCES)}"
+        )
+    if args.jobs < 1:
+        raise HbtBenchError(f"--jobs must be >= 1, got {args.jobs}")
+    recipe_ids = [r.strip() for r in args.recipes.split(",") if r.strip()] if args.recipes else None
+    if recipe_ids:
+        from hbt_bench.adversarial.recipes import RECIPES
+
+        bad = [r for r in recipe_ids if r not in RECIPES]
+        if bad:
+            raise HbtBenchError(f"--recipes: unknown {', '.join(bad)}; see `hbt-bench attack recipes`")
+    status = 0
+    for dataset in datasets:
+        built = build_set(dataset, args.version, recipe_ids, seed=args.seed, jobs=args.jobs, progress=True)
+        if args.check:
+            problems = check_set(built, args.out)
+            for p in problems:
+                print(f"{dataset} {args.version}: {p}")
+            print(f"{dataset} {args.version}: {'DIFFERS' if problems else 'identical to the shipped set'}")
+            status = status or (1 if problems else 0)
+        else:
+            folder = write_set(built, args.out)
+            n = sum(e["records"] for e in built.manifest["recipes"])
+            print(f"wrote {folder} ({len(built.manifest['recipes'])} recipes, {n} records)")
+    return status
+
+
+def _cmd_recipes(args: argparse.Namespace) -> int:
+    from hbt_bench.adversarial.recipes import LEADERBOARD_RECIPES, RECIPES
+
+    print(f"{'recipe':<22}{'core':<6}{'languages':<12}description")
+    for rid, r in RECIPES.items():
+        langs = "all" if r.languages is None else ",".join(r.languages)
+        mark = "*" if rid in LEADERBOARD_RECIPES else " "
+        print(f"{mark}{rid:<21}{'yes' if r.core else 'no':<6}{langs:<12}{r.description}")
+    print("\n* = in the frozen leaderboard sets; core = counted in the -Adv tasks' main score")
+    return 0

@@ -1,0 +1,163 @@
+"""``XQuADR-Adv`` and ``MLQAR-Adv``: the LAReQA tasks with perturbed questions from a frozen set.
+
+Same settings and subsets as the clean tasks; every question is replaced by its perturbed version under
+each recipe of the task's perturbation set (``tasks/perturbations/<dataset>/<version>``), the candidates
+stay clean. Candidate embeddings, and clean or unchanged questions, come from the model's process-wide
+:class:`~hbt_bench.evaluate.EmbeddingStore`, so after a clean run only the changed questions are encoded.
+
+On the first ``evaluate`` call for a model every selected subset is scored under every recipe, one
+recipe at a time (its query matrices are dropped before the next), and the score dicts are kept for
+the remaining per-subset calls mteb makes. The score dict of a subset is described in
+:mod:`hbt_bench.adversarial.scoring`.
+
+Using these tasks needs no TextAttack: the sets ship as edit scripts applied to the checksummed source.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import weakref
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hbt_bench.adversarial.perturbation_sets import (
+    PerturbationSet,
+    RecipeSet,
+    load_external_recipe,
+    load_perturbation_set,
+)
+from hbt_bench.adversarial.scoring import combine_adversarial
+from hbt_bench.evaluate import PreparedEmbeddings, Subset
+from hbt_bench.plugin.tasks import LareqaTask, embedding_store_for, task_definition
+
+__all__ = ["ADVERSARIAL_TASKS", "LareqaAdvTask", "MLQARAdv", "XQuADRAdv"]
+
+
+class LareqaAdvTask(LareqaTask):
+    """A LAReQA task scored on perturbed questions; main score: adversarial mAP (mean over core recipes)."""
+
+    def __init__(
+        self,
+        *args: Any,
+        perturbations: str | None = None,
+        external_recipes: Sequence[str | Path] = (),
+        **kwargs: Any,
+    ) -> None:
+        """``perturbations`` picks another set version; ``external_recipes`` adds JSONL recipes made
+        elsewhere (reported per recipe, never in the main score). Both are recorded in the revision."""
+        self.default_perturbations = str(self.definition.task["perturbations"])
+        self.perturbations = perturbations or self.default_perturbations
+        self.external_recipes = tuple(Path(p) for p in external_recipes)
+        self._external_digests = tuple(self._digest(p) for p in self.external_recipes)
+        super().__init__(*args, **kwargs)
+        self.perturbation_set: PerturbationSet | None = None
+        self.recipes: dict[str, RecipeSet] = {}
+        self._scores: weakref.WeakKeyDictionary[Any, dict[str, dict[str, Any]]] = weakref.WeakKeyDictionary()
+
+    @staticmethod
+    def _digest(path: Path) -> str:
+        try:
+            return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+        except OSError as exc:
+            raise FileNotFoundError(f"external recipe {path}: cannot read: {exc}") from exc
+
+    def _revision_tags(self) -> list[str]:
+        tags = super()._revision_tags()
+        if self.perturbations != self.default_perturbations:
+            tags.append(f"adv-{self.perturbations}")
+        tags.extend(f"ext-{d}" for d in self._external_digests)
+        return tags
+
+    def load_data(self, num_proc: int | None = None, **kwargs: Any) -> None:
+        """The clean data, then the perturbation set applied to it (verified record by record)."""
+        if self.data_loaded:
+            return
+        super().load_data(num_proc=num_proc, **kwargs)
+        assert self.evaluator is not None
+        corpus = self.evaluator.corpus
+        self.perturbation_set = load_perturbation_set(self.definition.dataset, self.perturbations, corpus)
+        self.recipes = dict(self.perturbation_set.recipes)
+        for path in self.external_recipes:
+            ext = load_external_recipe(path, corpus)
+            if ext.recipe_id in self.recipes:
+                raise ValueError(f"external recipe {path}: id {ext.recipe_id!r} is already in the set")
+            self.recipes[ext.recipe_id] = ext
+        if not self.perturbation_set.core_recipes:
+            raise ValueError(
+                f"{self.metadata.name}: perturbation set {self.perturbations} has no core recipe"
+            )
+
+    def unload_data(self) -> None:
+        self.perturbation_set = None
+        self.recipes = {}
+        self._scores = weakref.WeakKeyDictionary()
+        super().unload_data()
+
+    def _score_all(
+        self, model: Any, split: str, encode_kwargs: Mapping[str, Any]
+    ) -> dict[str, dict[str, Any]]:
+        """Every selected subset under the clean questions and every recipe, recipe by recipe."""
+        assert self.evaluator is not None and self.perturbation_set is not None
+        ev = self.evaluator
+        store = embedding_store_for(model, self.metadata, split, encode_kwargs)
+        subsets = self._selected_subsets(None)
+        clean = ev.prepare(store, subsets)
+        query_langs = {s.query_lang for s in subsets}
+        rows = {s.name: ev.relevance(s)[0] for s in subsets}
+        clean_scores = {s.name: ev.score_subset(clean, s) for s in subsets}
+        by_recipe: dict[str, dict[str, dict[str, float]]] = {s.name: {} for s in subsets}
+        fraction: dict[str, dict[str, float]] = {s.name: {} for s in subsets}
+        for rid, recipe in self.recipes.items():
+            langs = [lang for lang in recipe.languages if lang in query_langs]
+            if not langs:
+                continue
+            queries = ev.prepare_queries(store, {lang: recipe.texts[lang] for lang in langs})
+            prepared = PreparedEmbeddings(queries=queries, candidates=clean.candidates, pool=clean.pool)
+            for s in subsets:
+                if s.query_lang not in queries:
+                    continue
+                by_recipe[s.name][rid] = ev.score_subset(prepared, s)
+                status = np.asarray(recipe.statuses[s.query_lang])[rows[s.name]]
+                fraction[s.name][rid] = float(np.mean(status == "perturbed"))
+        core = self.perturbation_set.core_recipes
+        return {
+            s.name: combine_adversarial(clean_scores[s.name], by_recipe[s.name], core, fraction[s.name])
+            for s in subsets
+        }
+
+    def _score_subset(
+        self, model: Any, split: str, encode_kwargs: Mapping[str, Any], subset: Subset
+    ) -> dict[str, Any]:
+        """One subset's adversarial scores; the first call for a model scores every selected subset."""
+        all_scores = self._scores.get(model)
+        if all_scores is None:
+            all_scores = self._score_all(model, split, encode_kwargs)
+            self._scores[model] = all_scores
+        return dict(all_scores[subset.name])
+
+    def to_mteb_dataset(self) -> dict[str, dict[str, dict[str, Any]]]:
+        raise NotImplementedError(
+            f"{self.metadata.name} has no stock mteb path (it scores several query sets)"
+        )
+
+
+class XQuADRAdv(LareqaAdvTask):
+    definition = task_definition("xquadr_adv")
+    metadata = definition.metadata()
+
+
+class MLQARAdv(LareqaAdvTask):
+    definition = task_definition("mlqar_adv")
+    metadata = definition.metadata()
+
+
+ADVERSARIAL_TASKS: tuple[type[LareqaAdvTask], ...] = (XQuADRAdv, MLQARAdv)
+
+
+# Last line: finish a registration deferred while this module was importing (see plugin/register.py).
+from hbt_bench.plugin.register import register_if_pending  # noqa: E402
+
+register_if_pending(__name__)

@@ -1,0 +1,149 @@
+"""``hbt-bench train`` and ``hbt-bench sweep``: the hybrid batch training recipe from the command line.
+
+Only argparse is imported at module level; the commands import what they need when they run.
+
+    hbt-bench train --config examples/train_hybrid.toml [--set sampler.alpha=0.25 ...] [--overwrite]
+    hbt-bench train --describe-config          # every config field with its default and meaning
+    hbt-bench sweep --config F --ratios 0,0.25,0.5,0.75,1 --output runs/sweep
+
+Several GPUs (``training.batch_size`` is per device; only rank 0 writes)::
+
+    torchrun --nproc_per_node 4 -m hbt_bench.cli train --config F
+    accelerate launch --num_processes 4 -m hbt_bench.cli train --config F
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+DEFAULT_RATIOS = "0,0.25,0.5,0.75,1"
+
+
+def _log(quiet: bool):
+    """Progress lines on stderr, from rank 0 only (torchrun / accelerate set RANK); None when quiet."""
+    if quiet:
+        return None
+
+    def log(msg: str) -> None:
+        if int(os.environ.get("RANK", "0")) == 0:
+            print(f"hbt-bench: {msg}", file=sys.stderr, flush=True)
+
+    return log
+
+
+def _load(args: argparse.Namespace):
+    from hbt_bench.training.config import load_config
+
+    return load_config(args.config, args.set)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from hbt_bench.errors import HbtBenchError
+
+    if args.describe_config:
+        from hbt_bench.training.config import describe
+
+        print(describe())
+        return 0
+    if not args.config:
+        raise HbtBenchError("train: --config is required (see --describe-config for the fields)")
+    config = _load(args)
+    if args.print_config:
+        from hbt_bench.training.config import dump_toml
+
+        print(dump_toml(config), end="")
+        return 0
+    from hbt_bench.training.recipe import train
+
+    summary = train(config, overwrite=args.overwrite, log=_log(args.quiet))
+    if int(os.environ.get("RANK", "0")) == 0:
+        best = summary.get("best_eval_loss")
+        print(
+            f"trained {summary['steps']} steps"
+            + (
+                f", best validation loss {best:.4f} at step {summary['best_step']}"
+                if best is not None
+                else ""
+            )
+            + f"; model in {os.path.join(config.output_dir, 'model')}"
+        )
+        for task, s in (summary.get("evaluation") or {}).get("tasks", {}).items():
+            print(_row(task, s))
+    return 0
+
+
+def _fmt(value, digits: int = 4) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _row(label: str, s: dict) -> str:
+    line = (
+        f"{label:<22}{_fmt(s.get('mono')):>8}{_fmt(s.get('cross')):>8}{_fmt(s.get('multi')):>8}"
+        f"{_fmt(s.get('language_bias'), 1):>9}"
+    )
+    if s.get("robustness") is not None:
+        line += f"{_fmt(s['robustness']):>12}"
+    return line
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from hbt_bench.training.sweep import parse_ratios, run_sweep
+
+    ratios = parse_ratios(args.ratios)
+    config = _load(args)
+    report = run_sweep(config, ratios, args.output, overwrite=args.overwrite, log=_log(args.quiet))
+    if int(os.environ.get("RANK", "0")) != 0:
+        return 0
+    print(f"{'run':<22}{'Mono':>8}{'Cross':>8}{'Multi':>8}{'Bias':>9}{'Robustness':>12}")
+    for row in report["runs"]:
+        for task, s in row.get("tasks", {}).items():
+            print(_row(f"alpha={row['alpha']:g} {task}", s))
+    for task, reason in report["skip_reasons"].items():
+        print(f"{task}: skipped, {reason}")
+    print(f"wrote {', '.join(report.get('files', []))} under {args.output}")
+    return 0
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    """Add the training commands to the top-level parser's subparsers."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config field, e.g. --set sampler.alpha=0.25 --set data.0.limit=1000 "
+        '(values are TOML: numbers, true/false, ["en", "de"]; anything else is a string)',
+    )
+    common.add_argument("--overwrite", action="store_true", help="replace existing output directories")
+    common.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+
+    tr = sub.add_parser(
+        "train",
+        parents=[common],
+        help="train a retriever with hybrid batch sampling (arXiv 2408.10536) from a TOML config",
+        description="Train a sentence-transformers retriever with X-X-mono / X-Y / hybrid batches and "
+        "InfoNCE; writes <output_dir>/model (loads in mteb and hbt-bench), config.toml, "
+        "training_summary.json and, with [evaluation], mteb results.",
+    )
+    tr.add_argument("--config", help="TOML config file (see examples/train_hybrid.toml)")
+    tr.add_argument("--describe-config", action="store_true", help="list every config field and exit")
+    tr.add_argument("--print-config", action="store_true", help="print the resolved config (TOML) and exit")
+    tr.set_defaults(func=cmd_train)
+
+    sw = sub.add_parser(
+        "sweep",
+        parents=[common],
+        help="train and evaluate one model per hybrid ratio alpha; write a summary and a plot",
+        description="One training per alpha (sampler.kind = hybrid), each evaluated on XQuADR and, when "
+        "installed, XQuADR-Adv (or on [evaluation] tasks); writes DIR/alpha-<a>/, DIR/results/, "
+        "DIR/sweep_summary.{json,csv} and DIR/sweep.png.",
+    )
+    sw.add_argument("--config", required=True, help="TOML config file of the runs")
+    sw.add_argument(
+        "--ratios", default=DEFAULT_RATIOS, help=f"comma-separated alphas (default {DEFAULT_RATIOS})"
+    )
+    sw.add_argument("--output", required=True, help="output directory of the sweep")
+    sw.set_defaults(func=cmd_sweep)

@@ -1,0 +1,175 @@
+"""Evaluate a trained model directory on mteb tasks and summarise it the paper's way.
+
+The model is loaded the way users load it, ``mteb.get_model(<dir>)`` (hbt-bench's local-directory
+``ModelMeta``, which passes the saved "Query: " / "Passage: " prompts to mteb), so a passing evaluation
+is also the check that the saved model works in mteb and in our tasks. Results are written in mteb's
+``ResultCache`` layout under a chosen model name (several runs of one sweep share a folder).
+
+``languages`` restricts the LAReQA tasks (the pooled setting included) to a few languages for smoke
+tests; such a task reads only those files and its dataset revision gets a ``+langs-...`` tag, so its
+results never merge with full-task results.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from hbt_bench.training.config import EvalConfig
+from hbt_bench.training.errors import TrainingConfigError
+
+__all__ = ["build_tasks", "evaluate_model", "restricted_task", "summarize_result"]
+
+Log = Callable[[str], None]
+
+
+def restricted_task(cls: type, languages: Sequence[str], **kwargs: Any) -> Any:
+    """An instance of LAReQA task class ``cls`` reduced to ``languages`` (pool included; revision tagged)."""
+    from hbt_bench.evaluate import lareqa_subsets
+
+    definition = cls.definition
+    unknown = [lang for lang in languages if lang not in definition.languages]
+    if unknown:
+        raise TrainingConfigError(
+            f"evaluation.languages: {cls.metadata.name} has no language {', '.join(unknown)} "
+            f"(it has {', '.join(definition.languages)})"
+        )
+    langs = [lang for lang in definition.languages if lang in languages]
+    tag = "langs-" + "-".join(langs)
+    reduced = dataclasses.replace(definition, languages={lang: definition.languages[lang] for lang in langs})
+
+    def _revision_tags(self: Any) -> list[str]:
+        base = super(sub, self)._revision_tags() if hasattr(cls, "_revision_tags") else []
+        return [*base, tag]
+
+    sub = type(f"{cls.__name__}Subset", (cls,), {"definition": reduced, "_revision_tags": _revision_tags})
+    task = sub(**kwargs)
+    if not hasattr(cls, "_revision_tags"):  # older LareqaTask without the hook: tag the instance directly
+        dataset = {**task.metadata.dataset, "revision": f"{task.metadata.revision}+{tag}"}
+        task.metadata = task.metadata.model_copy(update={"dataset": dataset})
+    return task.filter_languages(None, hf_subsets=[s.name for s in lareqa_subsets(langs)])
+
+
+def build_tasks(
+    names: Sequence[str], *, languages: Sequence[str] = (), data_dir: str = "", optional: Sequence[str] = ()
+) -> tuple[list[Any], list[str]]:
+    """mteb task objects for ``names`` and the names that were skipped (only ``optional`` ones may be)."""
+    import mteb
+
+    import hbt_bench
+    from hbt_bench.plugin.tasks import LareqaTask
+
+    hbt_bench.register()
+    tasks, skipped = [], []
+    for name in names:
+        try:
+            template = mteb.get_task(name)
+        except Exception as exc:
+            if name in optional:
+                skipped.append(name)
+                continue
+            raise TrainingConfigError(f"evaluation.tasks: unknown task {name!r} ({exc})") from exc
+        if isinstance(template, LareqaTask):
+            cls = type(template)
+            kwargs = {"data_dir": data_dir or None}
+            task = restricted_task(cls, languages, **kwargs) if languages else cls(**kwargs)
+        elif languages:
+            raise TrainingConfigError(f"evaluation.languages applies to LAReQA tasks only, not {name!r}")
+        else:
+            task = template
+        tasks.append(task)
+    return tasks, skipped
+
+
+def summarize_result(result: Any) -> dict[str, Any]:
+    """Mono / cross / multi mAP and language bias (``setting_scores``), plus robustness for -Adv tasks."""
+    from hbt_bench.plugin import benchmark
+
+    out: dict[str, Any] = {"main_score": result.get_score()}
+    with contextlib.suppress(KeyError, ValueError):  # not a LAReQA-style task: main score only
+        out.update(benchmark.setting_scores(result))
+    robustness = getattr(benchmark, "robustness", None)
+    is_adv = getattr(benchmark, "is_adversarial", lambda name: False)
+    if robustness is not None and is_adv(result.task_name):
+        try:
+            out["robustness"] = robustness(result)
+        except (KeyError, ValueError):
+            out["robustness"] = None
+    return out
+
+
+def evaluate_model(
+    model_dir: str | Path,
+    evaluation: EvalConfig,
+    *,
+    results_folder: str | Path,
+    model_name: str,
+    optional: Sequence[str] = (),
+    log: Log | None = None,
+) -> dict[str, Any]:
+    """Evaluate ``model_dir`` on ``evaluation.tasks``; write results under ``results_folder``; summarise.
+
+    ``results_folder`` is a ResultCache root (files go to ``results/<model>/<revision>/``). Returns
+    ``{"tasks": {task: summary}, "skipped": [names], "skip_reasons": {name: why}, "files": [paths
+    relative to results_folder]}``. Tasks in ``optional`` that are missing or fail are skipped.
+    """
+    import mteb
+
+    from hbt_bench.results import save_results_atomically
+
+    log = log or (lambda msg: None)
+    tasks, missing = build_tasks(
+        evaluation.tasks, languages=evaluation.languages, data_dir=evaluation.data_dir, optional=optional
+    )
+    reasons = {name: "not available in this installation" for name in missing}
+    out: dict[str, Any] = {"tasks": {}, "skipped": [], "skip_reasons": reasons, "files": []}
+    model = mteb.get_model(str(Path(model_dir).resolve())) if tasks else None
+    encode_kwargs = {"batch_size": evaluation.batch_size}
+    results = []
+    for task in tasks:  # one at a time, so an optional task that cannot run is skipped, not fatal
+        name = task.metadata.name
+        try:
+            result = mteb.evaluate(
+                model,
+                [task],
+                cache=None,
+                encode_kwargs=encode_kwargs,
+                co2_tracker=False,
+                show_progress_bar=False,
+            )
+        except Exception as exc:
+            if name not in optional:
+                raise
+            reasons[name] = f"could not run ({type(exc).__name__}: {exc})"
+            continue
+        results.extend(result.task_results)
+    for name, reason in reasons.items():
+        log(f"{name}: skipped, {reason}")
+    out["skipped"] = list(reasons)
+    if not results:
+        return out
+    assert model is not None
+    meta = model.mteb_model_meta.model_copy(update={"name": model_name})
+    files = save_results_atomically(results, meta, Path(results_folder), encode_kwargs)
+    root = Path(results_folder)
+    out["files"] = [str(f.relative_to(root)) if f.is_relative_to(root) else str(f) for f in files]
+    from mteb.results import TaskResult
+
+    for tr in results:
+        # Summarise what was written (scores are rounded on disk), so the summary equals the files.
+        [path] = [f for f in files if f.name == f"{tr.task_name}.json"]
+        out["tasks"][tr.task_name] = summarize_result(TaskResult.from_disk(path))
+        s = out["tasks"][tr.task_name]
+        log(
+            f"{tr.task_name}: mono {_fmt(s.get('mono'))} cross {_fmt(s.get('cross'))} multi "
+            f"{_fmt(s.get('multi'))} bias {_fmt(s.get('language_bias'), 1)}"
+            + (f" robustness {_fmt(s.get('robustness'))}" if "robustness" in s else "")
+        )
+    return out
+
+
+def _fmt(value: Any, digits: int = 4) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"

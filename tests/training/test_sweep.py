@@ -1,0 +1,124 @@
+"""``hbt-bench sweep``: one run per α, mteb result files, summaries equal to the files, the plot."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("sentence_transformers")
+pytest.importorskip("matplotlib")
+
+from hbt_bench.cli import main
+from hbt_bench.errors import HbtBenchError
+from hbt_bench.training.config import load_config
+from hbt_bench.training.errors import TrainingConfigError
+from hbt_bench.training.sweep import parse_ratios, plot_sweep, run_sweep
+from tests.helpers import build_tiny_st_model
+
+SMOKE = Path(__file__).resolve().parents[2] / "examples" / "train_smoke.toml"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture
+def no_adv_task(monkeypatch):
+    """An installation without XQuADR-Adv (the sweep must say so and go on)."""
+    import importlib
+
+    import hbt_bench
+
+    hbt_bench.register()
+    registry = importlib.import_module("mteb.get_tasks")._TASKS_REGISTRY
+    monkeypatch.delitem(registry, "XQuADR-Adv", raising=False)
+
+
+@pytest.mark.usefixtures("one_torch_thread", "no_adv_task")
+def test_sweep_end_to_end(tmp_path: Path, shared_data: Path, capsys) -> None:
+    from mteb.results import TaskResult
+
+    from hbt_bench.plugin.benchmark import setting_scores
+
+    model = build_tiny_st_model(tmp_path / "tiny")
+    out = tmp_path / "sweep"
+    sets = [
+        f"model={model}",
+        f"data.0.data_dir={shared_data}",
+        f"evaluation.data_dir={shared_data}",
+        "training.max_steps=2",
+        "validation.fraction=0",
+        "data.0.limit=60",
+        "evaluation.tasks=[]",
+    ]  # fmt: skip  (no tasks: the sweep's default, XQuADR + XQuADR-Adv)
+    argv = ["sweep", "--config", str(SMOKE), "--ratios", "0,1", "--output", str(out), "--quiet"]
+    for item in sets:
+        argv += ["--set", item]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "alpha=0 XQuADR" in printed and "alpha=1 XQuADR" in printed
+    assert "XQuADR-Adv: skipped, not available in this installation" in printed
+
+    report = json.loads((out / "sweep_summary.json").read_text())
+    assert report["ratios"] == [0.0, 1.0] and report["skipped_tasks"] == ["XQuADR-Adv"]
+    assert report["tasks"] == ["XQuADR"] and report["evaluation_languages"] == ["en", "de"]
+    assert (out / "sweep.png").read_bytes()[:8] == PNG_MAGIC
+    for run in report["runs"]:
+        alpha = run["alpha"]
+        training = json.loads((out / run["run_dir"] / "training_summary.json").read_text())
+        kinds = set(training["batch_types_last_epoch"])
+        assert kinds == {"cross"} if alpha == 0 else all(k.startswith("mono:") for k in kinds)  # α = 0 is X-Y
+        assert training["sampler"] == {"kind": "hybrid", "alpha": alpha}
+        [path] = [out / f for f in run["result_files"] if f.endswith("XQuADR.json")]
+        assert f"hbt-sweep__sweep-alpha-{alpha:g}" in str(path)
+        expected = setting_scores(TaskResult.from_disk(path))
+        summary = run["tasks"]["XQuADR"]
+        for key in ("mono", "cross", "multi", "language_bias"):
+            assert summary[key] == expected[key], (alpha, key)
+
+    with (out / "sweep_summary.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert [float(r["alpha"]) for r in rows] == [0.0, 1.0]
+    assert float(rows[1]["XQuADR.multi"]) == pytest.approx(report["runs"][1]["tasks"]["XQuADR"]["multi"])
+
+    # a finished run is reused (not retrained) with the same config, and only then
+    weights = out / "alpha-1" / "model" / "model.safetensors"
+    stamp = weights.stat().st_mtime_ns
+    messages: list[str] = []
+    again = run_sweep(load_config(SMOKE, sets), [1.0], out, log=messages.append)
+    assert weights.stat().st_mtime_ns == stamp and any("reusing the finished run" in m for m in messages)
+    assert again["runs"][0]["tasks"]["XQuADR"] == report["runs"][1]["tasks"]["XQuADR"]
+    changed = load_config(SMOKE, [*sets, "training.learning_rate=1e-4"])
+    with pytest.raises(TrainingConfigError, match="holds a run with a different config"):
+        run_sweep(changed, [0.0], out)
+
+
+def test_plot_and_csv_with_robustness(tmp_path: Path) -> None:
+    from hbt_bench.training.sweep import _csv
+
+    def tasks(a: float) -> dict:
+        clean = {"mono": 0.5 + a / 10, "cross": 0.3, "multi": 0.2, "language_bias": 300.0 - 50 * a}
+        adv = {"mono": 0.4, "cross": 0.2, "multi": 0.1, "language_bias": 320.0, "robustness": 0.8 + a / 10}
+        return {"XQuADR": clean, "XQuADR-Adv": adv}
+
+    rows = [{"alpha": a, "steps": 1, "best_eval_loss": None, "tasks": tasks(a)} for a in (0.0, 0.5, 1.0)]
+    path = plot_sweep(rows, tmp_path / "p.png", tasks=["XQuADR", "XQuADR-Adv"])
+    assert path.read_bytes()[:8] == PNG_MAGIC
+    header = _csv(rows, ["XQuADR", "XQuADR-Adv"]).splitlines()[0].split(",")
+    assert "XQuADR-Adv.robustness" in header and "XQuADR.robustness" not in header
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("0,1.5", "outside"),
+        ("a", "not a number"),
+        ("0.5,0.5", "twice"),
+        (",", "no ratio"),
+        ("nan", "outside"),
+    ],
+)
+def test_ratio_errors(text: str, message: str) -> None:
+    with pytest.raises(HbtBenchError, match=f"--ratios: .*{message}"):
+        parse_ratios(text)
+    assert parse_ratios("0, 0.25,1") == [0.0, 0.25, 1.0]
