@@ -64,13 +64,7 @@ def print_task_summary(result: Any, out: Any = None) -> None:
     """The paper's layout: per query language mono / cross / multi mAP and rank distance, then the means."""
     out = out or sys.stdout
     from hbt_bench.evaluate import per_language
-    from hbt_bench.plugin.benchmark import (
-        is_adversarial,
-        robustness,
-        setting_scores,
-        subset_scores,
-        task_languages,
-    )
+    from hbt_bench.plugin.benchmark import is_adversarial, setting_scores, subset_scores, task_languages
 
     scores = subset_scores(result)
     langs = task_languages(result.task_name)
@@ -89,10 +83,47 @@ def print_task_summary(result: Any, out: Any = None) -> None:
         file=out,
     )
     if is_adversarial(result.task_name):
-        c = setting_scores(result, metric="clean_map")
-        print(f"{'clean':<7}{_fmt(c['mono']):>8}{_fmt(c['cross']):>8}{_fmt(c['multi']):>8}", file=out)
+        print_adversarial_details(result, out)
+
+
+def print_adversarial_details(result: Any, out: Any = None) -> None:
+    """Clean vs adversarial per query language and setting, then each recipe's mean mAP per setting."""
+    out = out or sys.stdout
+    from hbt_bench.evaluate import per_language, summarize_settings
+    from hbt_bench.plugin.benchmark import robustness, subset_scores, task_languages
+
+    scores = subset_scores(result)
+    langs = task_languages(result.task_name)
+    clean_rd = {k: {**v, "rank_distance": v.get("clean_rank_distance")} for k, v in scores.items()}
+    adv_rows = per_language(scores, langs)
+    clean_rows = per_language({k: v for k, v in clean_rd.items()}, langs, metric="clean_map")
+    print("\nadversarial (mean over the core recipes) / clean", file=out)
+    head = "".join(f"{name:>16}" for name in ("Mono", "Cross", "Multi", "RD"))
+    print(f"{'query':<7}{head}", file=out)
+    for lang, adv in adv_rows.items():
+        clean = clean_rows[lang]
+        cells = [
+            f"{_fmt(adv[k], d)} / {_fmt(clean[k], d)}"
+            for k, d in (("mono", 3), ("cross", 3), ("multi", 3), ("rank_distance", 0))
+        ]
+        print(f"{lang:<7}" + "".join(f"{c:>16}" for c in cells), file=out)
+    print(
+        f"relative robustness (mean adversarial / clean mAP over subsets): {_fmt(robustness(result))}",
+        file=out,
+    )
+    prefix = "perturbed_fraction_"
+    recipes = sorted({k[len(prefix) :] for v in scores.values() for k in v if k.startswith(prefix)})
+    print(f"\n{'recipe':<24}{'Mono':>8}{'Cross':>8}{'Multi':>8}{'RD':>9}  (mAP under each recipe)", file=out)
+    for rid in recipes:
+        key = f"map_{rid}"
+        having = {
+            k: {**v, "rank_distance": v.get(f"rank_distance_{rid}")} for k, v in scores.items() if key in v
+        }
+        having = {k: {kk: vv for kk, vv in v.items() if vv is not None} for k, v in having.items()}
+        r = summarize_settings(having, langs, metric=key)
         print(
-            f"(adversarial = mean over the core recipes; relative robustness {_fmt(robustness(result))})",
+            f"{rid:<24}{_fmt(r['mono']):>8}{_fmt(r['cross']):>8}{_fmt(r['multi']):>8}"
+            f"{_fmt(r['language_bias'], 1):>9}",
             file=out,
         )
 

@@ -107,6 +107,11 @@ class EmbeddingStore:
         for text, row in zip(missing, emb, strict=True):
             self._rows[(kind, text)] = row
 
+    def empty_like(self) -> EmbeddingStore:
+        """A new, empty store with the same encoder, normalisation and name, for throwaway texts
+        (e.g. an attack's candidate queries) that must not pile up in the shared store."""
+        return EmbeddingStore(self._encode, normalize=self.normalize, model_name=self.model_name)
+
     def matrix(self, kind: str, texts: Sequence[str]) -> np.ndarray:
         """Stack the stored rows of ``texts`` (all must have been ensured)."""
         if not texts:

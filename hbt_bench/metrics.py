@@ -51,6 +51,7 @@ __all__ = [
     "RankDistance",
     "Recall",
     "RelevantRanks",
+    "duplicate_candidates",
     "evaluate_ranks",
     "parse_measure",
     "rank_relevant",
@@ -122,7 +123,7 @@ def rank_relevant(
         return RelevantRanks(np.zeros((0, 0), np.int64), np.zeros(0, np.int64), n_c)
 
     max_rel = rel.shape[1]
-    dups, reps = _duplicate_candidates(c)
+    dups, reps = duplicate_candidates(c)
     check_nan = not _scores_surely_finite(q, c)
     chunk_rows = min(n_q, -(-chunk_size // _GEMM_TILE) * _GEMM_TILE)
     scores = np.empty((chunk_rows, n_c), dtype=np.float32)
@@ -253,7 +254,7 @@ def _relevant_matrix(
     return rel, n_rel
 
 
-def _duplicate_candidates(c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def duplicate_candidates(c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(dups, reps)``: every candidate whose vector equals an earlier one, and that earliest one.
 
     Rows are first grouped by the bits of their first two coordinates (cheap), then only rows

@@ -49,6 +49,7 @@ from hbt_bench.jsonl import iter_jsonl
 
 __all__ = [
     "FORMAT_VERSION",
+    "PERTURBATIONS_DIR_ENV",
     "STATUSES",
     "PerturbationSet",
     "PerturbationSetError",
@@ -191,8 +192,15 @@ class PerturbationSet:
         return tuple(rid for rid, r in self.recipes.items() if r.core)
 
 
+PERTURBATIONS_DIR_ENV = "HBT_BENCH_PERTURBATIONS_DIR"
+
+
 def perturbations_dir() -> Path:
-    """``tasks/perturbations`` as shipped (``hbt_bench/tasks/...`` in a wheel, the repo's in a checkout)."""
+    """Where sets are read and written: ``$HBT_BENCH_PERTURBATIONS_DIR`` if set (e.g. to try a rebuilt
+    set before shipping it), else ``tasks/perturbations`` as shipped (in the wheel or the checkout)."""
+    env = os.environ.get(PERTURBATIONS_DIR_ENV)
+    if env:
+        return Path(env).expanduser()
     from hbt_bench.resources import tasks_dir
 
     return tasks_dir() / "perturbations"

@@ -227,7 +227,7 @@ def _textattack_classes() -> dict[str, type]:
     from textattack.shared.utils import logger as textattack_logger
 
     from hbt_bench.evaluate import QUERY, EmbeddingStore
-    from hbt_bench.metrics import _duplicate_candidates
+    from hbt_bench.metrics import duplicate_candidates
 
     class _RetrievalModelWrapper(ModelWrapper):
         """Query strings -> ``(len(texts), n_candidates)`` similarities against fixed candidates.
@@ -245,17 +245,15 @@ def _textattack_classes() -> dict[str, type]:
             self.store = store
             self.lang = lang
             self.candidates = np.ascontiguousarray(candidates, dtype=np.float32)
-            self._dups, self._reps = _duplicate_candidates(self.candidates)
+            self._dups, self._reps = duplicate_candidates(self.candidates)
             self._known: dict[str, np.ndarray] = {}
             self._scratch = self._new_scratch()
             self.n_encoded = 0  # texts sent to the encoder (TextAttack's query count includes cache hits)
 
         def _new_scratch(self) -> EmbeddingStore:
-            # EmbeddingStore has no public way to share its encode function; reusing it keeps the
-            # query prompt, the language routing, the output checks and the normalisation identical.
-            return EmbeddingStore(
-                self.store._encode, normalize=self.store.normalize, model_name=self.store.model_name
-            )
+            # Same encode function: the query prompt, language routing, output checks and normalisation
+            # stay identical to the shared store's.
+            return self.store.empty_like()
 
         def begin_example(self, text: str) -> None:
             """Start a new example: ``text`` (already in the shared store) keeps its stored vector."""

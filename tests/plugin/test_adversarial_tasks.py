@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import mteb
 import numpy as np
@@ -127,3 +132,34 @@ def test_external_recipe_is_scored_per_recipe_and_tags_the_revision(fake_v1, tmp
     assert "map_llm-para" in scores["de-de"] and "map_llm-para" not in scores["en-en"]
     assert scores["de-de"]["perturbed_fraction_llm-para"] == 1.0
     assert scores["de-de"]["n_core_recipes"] == 2  # the external recipe never enters the main score
+
+
+MTEB = shutil.which("mteb", path=str(Path(sys.executable).parent))
+
+
+@pytest.mark.skipif(MTEB is None, reason="the mteb console script is not installed next to this Python")
+def test_mteb_run_t_xquadr_adv_in_a_fresh_process(shared_data, tmp_path):
+    # A two-recipe set served through HBT_BENCH_PERTURBATIONS_DIR keeps this fast; the shipped v1 set
+    # goes through the same code (and is verified in tests/adversarial/test_perturbation_sets.py).
+    corpus = load_lareqa("xquad-r", data_dir=shared_data)
+    write_set(build_set("xquad-r", "v1", RECIPES[:2], corpus=corpus, perturb=fake_perturb), tmp_path / "sets")
+    env = {
+        **os.environ,
+        "HBT_BENCH_DATA_DIR": str(shared_data),
+        "HBT_BENCH_PERTURBATIONS_DIR": str(tmp_path / "sets"),
+        "HF_HUB_OFFLINE": "1",
+    }
+    out = tmp_path / "out"
+    args = [MTEB, "run", "-t", "XQuADR-Adv", "-m", "hbt-bench/hash-ngram", "-l", "tha"]
+    run = subprocess.run(
+        [*args, "--output-folder", str(out), "--no-co2-tracker"], capture_output=True, text=True, env=env
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    [path] = list(out.rglob("XQuADR-Adv.json"))
+    entries = {e["hf_subset"]: e for e in json.loads(path.read_text())["scores"]["test"]}
+    assert {"th-th", "de-th", "th-multi", "en-multi"} <= set(entries)
+    th = entries["th-th"]
+    assert th["main_score"] == pytest.approx(
+        (th["map_first-word@all"] + th["map_identity@all"]) / 2, abs=2e-6
+    )
+    assert th["map_identity@all"] == th["clean_map"]

@@ -48,3 +48,46 @@ def test_benchmark_columns_equal_setting_scores(stored):
     use, lex = scores["google/universal-sentence-encoder-multilingual-3"], scores["hbt-bench/hash-ngram"]
     assert use["XQuADR::Cross"] > lex["XQuADR::Cross"]
     assert use["XQuADR::LanguageBias"] < lex["XQuADR::LanguageBias"]
+
+
+@pytest.fixture(scope="module")
+def stored_adv():
+    hbt_bench.register()
+    bench = mteb.get_benchmark("HBT-Adv")
+    return bench, mteb.ResultCache(LEADERBOARD).load_results(tasks=bench)
+
+
+def test_stored_adversarial_results_are_complete_and_agree_with_the_clean_runs(stored, stored_adv):
+    _, clean_results = stored
+    _, adv_results = stored_adv
+    clean = {(m.model_name, tr.task_name): tr for m in clean_results for tr in m.task_results}
+    models = {m.model_name: m for m in adv_results}
+    assert {"hbt-bench/hash-ngram", "google/universal-sentence-encoder-multilingual-3"} <= set(models)
+    for name, model in models.items():
+        sizes = {tr.task_name: len(tr.scores["test"]) for tr in model.task_results}
+        assert sizes == {"XQuADR-Adv": 132, "MLQAR-Adv": 56}
+        for tr in model.task_results:
+            base = {
+                e["hf_subset"]: e for e in clean[(name, tr.task_name.removesuffix("-Adv"))].scores["test"]
+            }
+            for e in tr.scores["test"]:
+                # The clean half of an -Adv run is exactly the clean task's score.
+                assert e["clean_map"] == pytest.approx(base[e["hf_subset"]]["map"], abs=1e-9)
+                assert e["main_score"] == e["map"]
+                assert e["n_core_recipes"] == 8
+
+
+def test_adversarial_benchmark_columns(stored_adv):
+    bench, results = stored_adv
+    scores = bench.get_score(results)
+    for model in results:
+        row = scores[model.model_name]
+        for tr in model.task_results:
+            ours = setting_scores(tr)
+            assert row[f"{tr.task_name}::Mono"] == pytest.approx(ours["mono"], abs=1e-9)
+            assert row[f"{tr.task_name}::Multi"] == pytest.approx(ours["multi"], abs=1e-9)
+            rob = [e["relative_robustness"] for e in tr.scores["test"]]
+            assert row[f"{tr.task_name}::Robustness"] == pytest.approx(sum(rob) / len(rob), abs=1e-9)
+    # Perturbation hurts: a multilingual encoder loses monolingual mAP under query noise.
+    use = scores["google/universal-sentence-encoder-multilingual-3"]
+    assert use["XQuADR-Adv::Robustness"] < 1.0
