@@ -96,12 +96,17 @@ def print_adversarial_details(result: Any, out: Any = None) -> None:
     langs = task_languages(result.task_name)
     clean_rd = {k: {**v, "rank_distance": v.get("clean_rank_distance")} for k, v in scores.items()}
     adv_rows = per_language(scores, langs)
-    clean_rows = per_language({k: v for k, v in clean_rd.items()}, langs, metric="clean_map")
+    clean_rows = per_language(clean_rd, langs, metric="clean_map")
+    means = (summarize_settings(scores, langs), summarize_settings(clean_rd, langs, metric="clean_map"))
+    for m in means:
+        m["rank_distance"] = m["language_bias"]
     print("\nadversarial (mean over the core recipes) / clean", file=out)
     head = "".join(f"{name:>16}" for name in ("Mono", "Cross", "Multi", "RD"))
     print(f"{'query':<7}{head}", file=out)
-    for lang, adv in adv_rows.items():
-        clean = clean_rows[lang]
+    for lang, (adv, clean) in [
+        *((lang, (row, clean_rows[lang])) for lang, row in adv_rows.items()),
+        ("mean", means),
+    ]:
         cells = [
             f"{_fmt(adv[k], d)} / {_fmt(clean[k], d)}"
             for k, d in (("mono", 3), ("cross", 3), ("multi", 3), ("rank_distance", 0))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -73,6 +74,11 @@ def nan_encoder():
         (["--model", "builtin:hash-ngram", "--tasks", "XQuADR,NoSuchTask"], "NoSuchTask"),
         (["--model", "builtin:nope", "--tasks", "XQuADR"], "nope"),
         (["--model", "tests.test_cli:nan_encoder", "--tasks", "XQuADR"], "NaN"),
+        (["--model", "builtin:hash-ngram", "--perturbations", "p.jsonl"], "only the -Adv tasks"),
+        (
+            ["--model", "builtin:hash-ngram", "--tasks", "XQuADR-Adv", "--perturbations", "nope.jsonl"],
+            "no such",
+        ),
     ],
 )
 def test_eval_errors_are_clear_and_leave_no_results(shared_data, tmp_path, capsys, args, message):
@@ -126,3 +132,24 @@ def test_eval_passes_the_candidate_text_to_the_tasks(shared_data, tmp_path, monk
     capsys.readouterr()
     assert main(["eval", "--model", "builtin:hash-ngram", "--tasks", "STS12"]) == 2
     assert "STS12" in capsys.readouterr().err
+
+
+def test_adversarial_summary_prints_clean_vs_adversarial_and_each_recipe(capsys):
+    import mteb
+
+    import hbt_bench
+    from hbt_bench.cli import print_task_summary
+
+    hbt_bench.register()
+    stored = mteb.ResultCache(Path(__file__).resolve().parents[1] / "leaderboard")
+    result = stored.load_results(tasks=["XQuADR-Adv"], models=["hbt-bench/hash-ngram"])
+    tr = result.model_results[0].task_results[0]
+    print_task_summary(tr)
+    out = capsys.readouterr().out
+    mono = {e["hf_subset"]: e for e in tr.scores["test"]}["en-en"]
+    assert f"{mono['map']:.3f} / {mono['clean_map']:.3f}" in out  # en: mono adversarial / clean
+    recipes = [line.split()[0] for line in out.split("(mAP under each recipe)")[1].strip().splitlines()]
+    prefix = "perturbed_fraction_"
+    every = {k.removeprefix(prefix) for e in tr.scores["test"] for k in e if k.startswith(prefix)}
+    assert recipes == sorted(every) and "zh-morphonym@10pct" in every
+    assert "mean " in out and "relative robustness" in out

@@ -241,3 +241,14 @@ def test_shipped_v1_sets_verify_against_the_real_data(shared_data, dataset):
             counts = recipe.counts(lang)
             assert counts == recipe.info["counts"][lang]
             assert counts["perturbed"] > 0.5 * len(corpus.languages[lang].questions), (rid, lang, counts)
+
+
+def test_a_corpus_of_fewer_languages_gets_their_records(shared_data, xquad):
+    full = ps.load_perturbation_set("xquad-r", "v1", xquad)
+    part = ps.load_perturbation_set(
+        "xquad-r", "v1", load_lareqa("xquad-r", ["th", "de"], data_dir=shared_data)
+    )
+    rid = "char-noise@30pct"
+    assert part.recipes[rid].languages == ("de", "th")  # dataset order
+    assert part.recipes[rid].texts["th"] == full.recipes[rid].texts["th"]
+    assert part.recipes["zh-morphonym@10pct"].languages == ()

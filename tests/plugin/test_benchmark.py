@@ -29,16 +29,21 @@ def test_stored_results_are_complete(stored):
         assert sizes == {"XQuADR": 132, "MLQAR": 56}
 
 
+def _assert_setting_columns(row: dict, tr) -> dict:
+    """mteb's per-setting columns of one task equal our setting_scores; returns the latter."""
+    ours = setting_scores(tr)
+    for setting in ("Mono", "Cross", "Multi"):
+        assert row[f"{tr.task_name}::{setting}"] == pytest.approx(ours[setting.lower()], abs=1e-9)
+    return ours
+
+
 def test_benchmark_columns_equal_setting_scores(stored):
     bench, results = stored
     scores = bench.get_score(results)
     for model in results:
         row = scores[model.model_name]
         for tr in model.task_results:
-            ours = setting_scores(tr)
-            assert row[f"{tr.task_name}::Mono"] == pytest.approx(ours["mono"], abs=1e-9)
-            assert row[f"{tr.task_name}::Cross"] == pytest.approx(ours["cross"], abs=1e-9)
-            assert row[f"{tr.task_name}::Multi"] == pytest.approx(ours["multi"], abs=1e-9)
+            ours = _assert_setting_columns(row, tr)
             # Language bias, straight from the pooled subsets' rank distances (mean over query languages).
             pooled = [e["rank_distance"] for e in tr.scores["test"] if e["hf_subset"].endswith("-multi")]
             assert len(pooled) == ours["n_multi"]
@@ -83,9 +88,7 @@ def test_adversarial_benchmark_columns(stored_adv):
     for model in results:
         row = scores[model.model_name]
         for tr in model.task_results:
-            ours = setting_scores(tr)
-            assert row[f"{tr.task_name}::Mono"] == pytest.approx(ours["mono"], abs=1e-9)
-            assert row[f"{tr.task_name}::Multi"] == pytest.approx(ours["multi"], abs=1e-9)
+            _assert_setting_columns(row, tr)
             rob = [e["relative_robustness"] for e in tr.scores["test"]]
             assert row[f"{tr.task_name}::Robustness"] == pytest.approx(sum(rob) / len(rob), abs=1e-9)
     # Perturbation hurts: a multilingual encoder loses monolingual mAP under query noise.

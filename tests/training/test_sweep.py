@@ -122,3 +122,30 @@ def test_ratio_errors(text: str, message: str) -> None:
     with pytest.raises(HbtBenchError, match=f"--ratios: .*{message}"):
         parse_ratios(text)
     assert parse_ratios("0, 0.25,1") == [0.0, 0.25, 1.0]
+
+
+@pytest.mark.usefixtures("one_torch_thread")
+def test_sweep_scores_robustness_on_xquadr_adv(tmp_path: Path, shared_data: Path) -> None:
+    from mteb.results import TaskResult
+
+    from hbt_bench.plugin.benchmark import robustness, setting_scores
+
+    model = build_tiny_st_model(tmp_path / "tiny")
+    sets = [
+        f"model={model}",
+        f"data.0.data_dir={shared_data}",
+        f"evaluation.data_dir={shared_data}",
+        "training.max_steps=1",
+        "validation.fraction=0",
+        "data.0.limit=40",
+        'evaluation.tasks=["XQuADR-Adv"]',
+    ]
+    report = run_sweep(load_config(SMOKE, sets), [0.5], tmp_path / "sweep", log=lambda m: None)
+    assert report["tasks"] == ["XQuADR-Adv"] and not report["skipped_tasks"]
+    [run] = report["runs"]
+    [path] = [tmp_path / "sweep" / f for f in run["result_files"] if f.endswith("XQuADR-Adv.json")]
+    result = TaskResult.from_disk(path)
+    assert len(result.scores["test"]) == 6  # en-en, en-de, de-en, de-de, en-multi, de-multi
+    summary = run["tasks"]["XQuADR-Adv"]
+    assert summary["robustness"] == robustness(result)
+    assert summary["mono"] == setting_scores(result)["mono"]
