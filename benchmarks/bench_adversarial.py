@@ -45,8 +45,7 @@ def main() -> None:
 
     import hbt_bench
     from hbt_bench.cli import print_task_summary
-    from hbt_bench.encoders import load_model
-    from hbt_bench.plugin.models import to_mteb_model
+    from hbt_bench.plugin.models import mteb_encoder
 
     hbt_bench.register()
     task = mteb.get_task(args.task)
@@ -55,12 +54,7 @@ def main() -> None:
         task = task.filter_languages(
             None, hf_subsets=[s for s in task.hf_subsets if s.split("-")[0] in langs]
         )
-    raw = load_model(_model_spec(args.model))
-    model = to_mteb_model(raw)
-    if not hasattr(model, "mteb_model_meta"):
-        from mteb.models.sentence_transformer_wrapper import SentenceTransformerEncoderWrapper
-
-        model = SentenceTransformerEncoderWrapper(raw)
+    model = mteb_encoder(_model_spec(args.model))
     start = time.perf_counter()
     result = mteb.evaluate(
         model,

@@ -137,9 +137,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     import mteb
 
     import hbt_bench
-    from hbt_bench.encoders import load_model
     from hbt_bench.plugin.benchmark import ALL_TASKS, is_adversarial
-    from hbt_bench.plugin.models import to_mteb_model
+    from hbt_bench.plugin.models import mteb_encoder
     from hbt_bench.results import save_results_atomically
 
     _apply_data_dir(args)
@@ -162,11 +161,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         else classes[name](candidate_mode=args.candidate_text)
         for name in names
     ]
-    model = to_mteb_model(load_model(args.model))
-    if not hasattr(model, "mteb_model_meta"):
-        from mteb.models.sentence_transformer_wrapper import SentenceTransformerEncoderWrapper
-
-        model = SentenceTransformerEncoderWrapper(model)
+    model = mteb_encoder(args.model)
     meta = model.mteb_model_meta
     encode_kwargs = {"batch_size": args.batch_size}
     result = mteb.evaluate(

@@ -142,6 +142,7 @@ class LareqaEvaluator:
         self._cand_index = {
             lang: {c.uid: i for i, c in enumerate(data.candidates)} for lang, data in corpus.languages.items()
         }
+        self._relevance: dict[str, tuple[np.ndarray, list[np.ndarray]]] = {}
         offsets = np.cumsum([0] + [len(d.candidates) for d in corpus.languages.values()])
         self._pool_offset = dict(zip(self.languages, offsets[:-1].tolist(), strict=True))
         if candidate_mode not in CANDIDATE_TEXT_MODES:
@@ -205,7 +206,16 @@ class LareqaEvaluator:
         return out
 
     def relevance(self, subset: Subset) -> tuple[np.ndarray, list[np.ndarray]]:
-        """Row indices of the subset's queries (into the query language) and their relevant candidates."""
+        """Row indices of the subset's queries (into the query language) and their relevant candidates.
+
+        Computed once per subset (an -Adv task scores every subset once per recipe); treat as read-only.
+        """
+        cached = self._relevance.get(subset.name)
+        if cached is None:
+            cached = self._relevance[subset.name] = self._compute_relevance(subset)
+        return cached
+
+    def _compute_relevance(self, subset: Subset) -> tuple[np.ndarray, list[np.ndarray]]:
         rows: list[int] = []
         relevant: list[np.ndarray] = []
         for i, q in enumerate(self.corpus.languages[subset.query_lang].questions):

@@ -460,21 +460,6 @@ def attack_task_class(source_task: str) -> type:
     return type(f"{source_task}TargetedAttack", (base,), {"metadata": metadata, "__module__": __name__})
 
 
-def _as_mteb_model(model: Any) -> Any:
-    """A model spec or object -> an mteb encoder with ``mteb_model_meta`` (as ``hbt-bench eval`` does)."""
-    from hbt_bench.encoders import load_model
-    from hbt_bench.plugin.models import to_mteb_model
-
-    if isinstance(model, str):
-        model = load_model(model)
-    model = to_mteb_model(model)
-    if not hasattr(model, "mteb_model_meta"):
-        from mteb.models.sentence_transformer_wrapper import SentenceTransformerEncoderWrapper
-
-        model = SentenceTransformerEncoderWrapper(model)
-    return model
-
-
 def _default_components() -> ComponentsFn:
     try:
         from hbt_bench.adversarial.recipes import attack_components
@@ -602,6 +587,7 @@ def run_targeted_attack(
     from hbt_bench.adversarial.text import stable_seed
     from hbt_bench.evaluate import DOCUMENT, QUERY, Setting
     from hbt_bench.metrics import AP, rank_relevant
+    from hbt_bench.plugin.models import mteb_encoder
     from hbt_bench.plugin.tasks import embedding_store_for
 
     start = time.perf_counter()
@@ -609,7 +595,7 @@ def run_targeted_attack(
     source.load_data()
     ev = source.evaluator
     assert ev is not None
-    mteb_model = _as_mteb_model(model)
+    mteb_model = mteb_encoder(model)
     meta = mteb_model.mteb_model_meta
     model_name = meta.name or type(mteb_model).__name__
     split = source.metadata.eval_splits[0]

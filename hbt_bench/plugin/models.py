@@ -475,6 +475,25 @@ def to_mteb_model(model: Any) -> Any:
     raise TypeError(f"cannot use {type(model).__name__} as an mteb model: it has no encode() method")
 
 
+def mteb_encoder(model: Any) -> Any:
+    """A ``--model`` spec or model object as an mteb encoder that carries ``mteb_model_meta``.
+
+    What ``hbt-bench eval`` and ``attack run`` evaluate: specs go through
+    :func:`hbt_bench.encoders.load_model`, plain encoders get :func:`to_mteb_model`'s adapter, and a
+    bare ``SentenceTransformer`` gets mteb's own wrapper (mteb would wrap it the same way).
+    """
+    if isinstance(model, str):
+        from hbt_bench.encoders import load_model
+
+        model = load_model(model)
+    model = to_mteb_model(model)
+    if not hasattr(model, "mteb_model_meta"):
+        from mteb.models.sentence_transformer_wrapper import SentenceTransformerEncoderWrapper
+
+        model = SentenceTransformerEncoderWrapper(model)
+    return model
+
+
 # Last line: finish a registration deferred while this module was importing (see plugin/register.py).
 from hbt_bench.plugin.register import register_if_pending  # noqa: E402
 

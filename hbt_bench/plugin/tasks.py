@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import tomllib
 import weakref
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -207,36 +207,54 @@ class LareqaTask(AbsTaskRetrieval):
         *args: Any,
         data_dir: str | Path | None = None,
         candidate_mode: str = "sentence",
+        languages: Sequence[str] | None = None,
         **kwargs: Any,
     ) -> None:
         """``candidate_mode="sentence+context"`` encodes each candidate with its paragraph (official LAReQA).
+        ``languages`` reduces the dataset to those languages, the pooled corpus included (smoke tests,
+        training sweeps): only their files are read.
 
-        That changes the task, so it is recorded in the dataset revision: mteb never merges its results
-        with sentence-only ones.
+        Both change the task, so they are recorded in the dataset revision: mteb never merges such
+        results with the standard ones.
         """
         super().__init__(*args, **kwargs)
         if candidate_mode not in CANDIDATE_TEXT_MODES:
             raise ValueError(
                 f"candidate_mode {candidate_mode!r}: expected one of {', '.join(CANDIDATE_TEXT_MODES)}"
             )
+        all_langs = tuple(self.definition.languages)
+        if languages is not None:
+            unknown = [lang for lang in languages if lang not in all_langs]
+            if unknown or not languages:
+                raise ValueError(
+                    f"languages: {self.metadata.name} has no language {', '.join(unknown) or '(none given)'} "
+                    f"(it has {', '.join(all_langs)})"
+                )
+        chosen = all_langs if languages is None else tuple(x for x in all_langs if x in languages)
+        self.corpus_languages = chosen
         self.data_dir = data_dir
         self.candidate_mode = candidate_mode
         self._tag_revision()
+        if self.corpus_languages != all_langs:
+            self.filter_languages(None, hf_subsets=[s.name for s in lareqa_subsets(self.corpus_languages)])
         self.evaluator: LareqaEvaluator | None = None
         self._prepared: weakref.WeakKeyDictionary[Any, PreparedEmbeddings] = weakref.WeakKeyDictionary()
 
     def load_data(self, num_proc: int | None = None, **kwargs: Any) -> None:
-        """Read every language of the dataset (the pooled setting needs all of them)."""
+        """Read every language of the task (the pooled setting needs all of them)."""
         if self.data_loaded:
             return
-        corpus = load_lareqa(self.definition.dataset, list(self.definition.languages), data_dir=self.data_dir)
+        corpus = load_lareqa(self.definition.dataset, list(self.corpus_languages), data_dir=self.data_dir)
         self.evaluator = LareqaEvaluator(corpus, candidate_mode=self.candidate_mode)
         self.dataset = {}
         self.data_loaded = True
 
     def _revision_tags(self) -> list[str]:
         """What makes this instance's task differ from the declared one (none by default)."""
-        return [self.candidate_mode] if self.candidate_mode != "sentence" else []
+        tags = [self.candidate_mode] if self.candidate_mode != "sentence" else []
+        if self.corpus_languages != tuple(self.definition.languages):
+            tags.append("langs-" + "-".join(self.corpus_languages))
+        return tags
 
     def _tag_revision(self) -> None:
         """Record non-default options (e.g. the candidate text) in the instance's dataset revision."""

@@ -13,7 +13,6 @@ results never merge with full-task results.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -28,29 +27,10 @@ Log = Callable[[str], None]
 
 def restricted_task(cls: type, languages: Sequence[str], **kwargs: Any) -> Any:
     """An instance of LAReQA task class ``cls`` reduced to ``languages`` (pool included; revision tagged)."""
-    from hbt_bench.evaluate import lareqa_subsets
-
-    definition = cls.definition
-    unknown = [lang for lang in languages if lang not in definition.languages]
-    if unknown:
-        raise TrainingConfigError(
-            f"evaluation.languages: {cls.metadata.name} has no language {', '.join(unknown)} "
-            f"(it has {', '.join(definition.languages)})"
-        )
-    langs = [lang for lang in definition.languages if lang in languages]
-    tag = "langs-" + "-".join(langs)
-    reduced = dataclasses.replace(definition, languages={lang: definition.languages[lang] for lang in langs})
-
-    def _revision_tags(self: Any) -> list[str]:
-        base = super(sub, self)._revision_tags() if hasattr(cls, "_revision_tags") else []
-        return [*base, tag]
-
-    sub = type(f"{cls.__name__}Subset", (cls,), {"definition": reduced, "_revision_tags": _revision_tags})
-    task = sub(**kwargs)
-    if not hasattr(cls, "_revision_tags"):  # older LareqaTask without the hook: tag the instance directly
-        dataset = {**task.metadata.dataset, "revision": f"{task.metadata.revision}+{tag}"}
-        task.metadata = task.metadata.model_copy(update={"dataset": dataset})
-    return task.filter_languages(None, hf_subsets=[s.name for s in lareqa_subsets(langs)])
+    try:
+        return cls(languages=languages, **kwargs)
+    except ValueError as exc:
+        raise TrainingConfigError(f"evaluation.{exc}") from exc
 
 
 def build_tasks(
@@ -91,13 +71,8 @@ def summarize_result(result: Any) -> dict[str, Any]:
     out: dict[str, Any] = {"main_score": result.get_score()}
     with contextlib.suppress(KeyError, ValueError):  # not a LAReQA-style task: main score only
         out.update(benchmark.setting_scores(result))
-    robustness = getattr(benchmark, "robustness", None)
-    is_adv = getattr(benchmark, "is_adversarial", lambda name: False)
-    if robustness is not None and is_adv(result.task_name):
-        try:
-            out["robustness"] = robustness(result)
-        except (KeyError, ValueError):
-            out["robustness"] = None
+    if benchmark.is_adversarial(result.task_name):
+        out["robustness"] = benchmark.robustness(result)
     return out
 
 

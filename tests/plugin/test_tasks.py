@@ -172,3 +172,13 @@ def test_a_second_task_reuses_the_embeddings_of_the_first(data_env):
         q.text for q in corpus.languages["de"].questions
     }
     assert len(encoder.texts) - first == len(new_queries)  # only the en queries were new
+
+
+def test_languages_option_reduces_the_task_and_tags_the_revision(data_env):
+    task = XQuADR(languages=["en", "de"])
+    assert sorted(task.hf_subsets) == sorted(["de-de", "de-en", "en-de", "en-en", "de-multi", "en-multi"])
+    assert task.metadata.revision.endswith("+langs-de-en")
+    scores = task.evaluate(to_mteb_model(HashNgramEncoder()), "test")
+    assert scores["en-multi"]["num_candidates"] == 1276 + 1180  # the pool of de and en only
+    with pytest.raises(ValueError, match="languages: XQuADR has no language xx"):
+        XQuADR(languages=["en", "xx"])
