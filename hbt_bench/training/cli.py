@@ -93,10 +93,15 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     ratios = parse_ratios(args.ratios)
     config = _load(args)
-    report = run_sweep(config, ratios, args.output, overwrite=args.overwrite, log=_log(args.quiet))
+    report = run_sweep(
+        config, ratios, args.output, overwrite=args.overwrite, baseline=args.baseline, log=_log(args.quiet)
+    )
     if int(os.environ.get("RANK", "0")) != 0:
         return 0
     print(f"{'run':<22}{'Mono':>8}{'Cross':>8}{'Multi':>8}{'Bias':>9}{'Robustness':>12}")
+    if report.get("baseline"):
+        for task, s in report["baseline"]["tasks"].items():
+            print(_row(f"untrained {task}", s))
     for row in report["runs"]:
         for task, s in row.get("tasks", {}).items():
             print(_row(f"alpha={row['alpha']:g} {task}", s))
@@ -146,4 +151,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "--ratios", default=DEFAULT_RATIOS, help=f"comma-separated alphas (default {DEFAULT_RATIOS})"
     )
     sw.add_argument("--output", required=True, help="output directory of the sweep")
+    sw.add_argument(
+        "--baseline",
+        action="store_true",
+        help="also evaluate the untrained base model (at the config's max_seq_length) as the reference",
+    )
     sw.set_defaults(func=cmd_sweep)

@@ -133,6 +133,14 @@ class SamplerConfig:
     alpha: float = field(
         default=0.5, metadata=_doc("hybrid: probability that a batch is X-X-mono (paper: 0.5)")
     )
+    one_source_per_batch: bool = field(
+        default=True,
+        metadata=_doc(
+            "with several [[data]] sources: every batch comes from one source, picked in proportion to "
+            "its unused groups (paper: batches 'sampled based on dataset size'); false mixes sources "
+            "within batches"
+        ),
+    )
 
 
 @dataclass
@@ -269,7 +277,7 @@ class TrainConfig:
     )
     seed: int = field(default=42, metadata=_doc("seed of the trainer, the samplers and the hold-out"))
     data: list[SourceConfig] = field(
-        default_factory=list, metadata=_doc("training sources ([[data]]); their pairs are concatenated")
+        default_factory=list, metadata=_doc("training sources ([[data]]); see sampler.one_source_per_batch")
     )
     sampler: SamplerConfig = field(default_factory=SamplerConfig, metadata=_doc("batch sampling"))
     loss: LossConfig = field(default_factory=LossConfig, metadata=_doc("loss"))

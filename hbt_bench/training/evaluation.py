@@ -83,13 +83,17 @@ def evaluate_model(
     results_folder: str | Path,
     model_name: str,
     optional: Sequence[str] = (),
+    reuse: bool = False,
     log: Log | None = None,
 ) -> dict[str, Any]:
     """Evaluate ``model_dir`` on ``evaluation.tasks``; write results under ``results_folder``; summarise.
 
     ``results_folder`` is a ResultCache root (files go to ``results/<model>/<revision>/``). Returns
     ``{"tasks": {task: summary}, "skipped": [names], "skip_reasons": {name: why}, "files": [paths
-    relative to results_folder]}``. Tasks in ``optional`` that are missing or fail are skipped.
+    relative to results_folder], "reused": [task names]}``. Tasks in ``optional`` that are missing or
+    fail are skipped. ``reuse`` takes a task's stored result for ``model_name`` instead of evaluating
+    again when its dataset revision is the task's: only for a model known to be the one that produced
+    it (the sweep passes it for runs it did not retrain).
     """
     import mteb
 
@@ -100,12 +104,20 @@ def evaluate_model(
         evaluation.tasks, languages=evaluation.languages, data_dir=evaluation.data_dir, optional=optional
     )
     reasons = {name: "not available in this installation" for name in missing}
-    out: dict[str, Any] = {"tasks": {}, "skipped": [], "skip_reasons": reasons, "files": []}
+    out: dict[str, Any] = {"tasks": {}, "skipped": [], "skip_reasons": reasons, "files": [], "reused": []}
     model = mteb.get_model(str(Path(model_dir).resolve())) if tasks else None
+    meta = model.mteb_model_meta.model_copy(update={"name": model_name}) if model is not None else None
+    cache = mteb.ResultCache(Path(results_folder))
     encode_kwargs = {"batch_size": evaluation.batch_size}
     results = []
+    paths: dict[str, Path] = {}
     for task in tasks:  # one at a time, so an optional task that cannot run is skipped, not fatal
         name = task.metadata.name
+        if reuse and _stored(cache, task, meta) is not None:
+            paths[name] = cache.get_task_result_path(name, meta)
+            out["reused"].append(name)
+            log(f"{name}: reusing the stored result {paths[name]}")
+            continue
         try:
             result = mteb.evaluate(
                 model,
@@ -124,26 +136,38 @@ def evaluate_model(
     for name, reason in reasons.items():
         log(f"{name}: skipped, {reason}")
     out["skipped"] = list(reasons)
-    if not results:
+    if not results and not paths:
         return out
-    assert model is not None
-    meta = model.mteb_model_meta.model_copy(update={"name": model_name})
-    files = save_results_atomically(results, meta, Path(results_folder), encode_kwargs)
+    assert meta is not None
+    files = save_results_atomically(results, meta, Path(results_folder), encode_kwargs) if results else []
+    for tr in results:
+        [paths[tr.task_name]] = [f for f in files if f.name == f"{tr.task_name}.json"]
     root = Path(results_folder)
+    files += [paths[name] for name in out["reused"]]
     out["files"] = [str(f.relative_to(root)) if f.is_relative_to(root) else str(f) for f in files]
     from mteb.results import TaskResult
 
-    for tr in results:
-        # Summarise what was written (scores are rounded on disk), so the summary equals the files.
-        [path] = [f for f in files if f.name == f"{tr.task_name}.json"]
-        out["tasks"][tr.task_name] = summarize_result(TaskResult.from_disk(path))
-        s = out["tasks"][tr.task_name]
+    for task in tasks:
+        name = task.metadata.name
+        if name not in paths:
+            continue
+        # Summarise what is on disk (scores are rounded there), so the summary equals the files.
+        out["tasks"][name] = summarize_result(TaskResult.from_disk(paths[name]))
+        s = out["tasks"][name]
         log(
-            f"{tr.task_name}: mono {_fmt(s.get('mono'))} cross {_fmt(s.get('cross'))} multi "
+            f"{name}: mono {_fmt(s.get('mono'))} cross {_fmt(s.get('cross'))} multi "
             f"{_fmt(s.get('multi'))} bias {_fmt(s.get('language_bias'), 1)}"
             + (f" robustness {_fmt(s.get('robustness'))}" if "robustness" in s else "")
         )
     return out
+
+
+def _stored(cache: Any, task: Any, meta: Any) -> Any:
+    """The stored TaskResult of ``meta``'s model on ``task`` if it was computed on the same task revision."""
+    stored = cache.load_task_result(task.metadata.name, meta)
+    if stored is None or stored.dataset_revision != task.metadata.revision:
+        return None
+    return stored
 
 
 def _fmt(value: Any, digits: int = 4) -> str:

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 __all__ = [
     "NEGATIVE",
     "PAIR_COLUMNS",
+    "SOURCE",
     "TEXT_COLUMNS",
     "ParallelTexts",
     "expand_groups",
@@ -36,6 +37,7 @@ __all__ = [
 TEXT_COLUMNS: tuple[str, ...] = ("query", "passage")
 PAIR_COLUMNS: tuple[str, ...] = ("query", "passage", "group", "query_lang", "passage_lang")
 NEGATIVE = "negative"
+SOURCE = "source"  # with several training sources: the source (name) of each row
 _CHUNK_ROWS = 100_000  # rows held as Python lists before they go to Arrow
 
 

@@ -46,7 +46,7 @@ import numpy as np
 
 from hbt_bench.training.config import SourceConfig, TrainConfig, dump_toml
 from hbt_bench.training.errors import TrainingConfigError, TrainingDataError
-from hbt_bench.training.pairs import NEGATIVE, has_negatives, text_view
+from hbt_bench.training.pairs import NEGATIVE, SOURCE, has_negatives, text_view
 
 if TYPE_CHECKING:
     import datasets
@@ -154,8 +154,12 @@ def _table_source(src: SourceConfig, langs: list[str] | None, label: str) -> dat
 
 
 def _prefix_groups(pairs: datasets.Dataset, prefix: str) -> datasets.Dataset:
+    """Group ids prefixed by the source name, plus a ``source`` column (the sampler's unit of choice)."""
     return pairs.map(
-        lambda batch: {"group": [f"{prefix}:{g}" for g in batch["group"]]},
+        lambda batch: {
+            "group": [f"{prefix}:{g}" for g in batch["group"]],
+            SOURCE: [prefix] * len(batch["group"]),
+        },
         batched=True,
         desc=None,
         load_from_cache_file=False,
@@ -165,7 +169,8 @@ def _prefix_groups(pairs: datasets.Dataset, prefix: str) -> datasets.Dataset:
 def build_pairs(
     sources: Sequence[SourceConfig], *, hard_negatives: bool, what: str = "data"
 ) -> datasets.Dataset:
-    """The concatenated pairs of ``sources`` (group ids prefixed by source name when there are several).
+    """The concatenated pairs of ``sources`` (with several: group ids prefixed by source name and a
+    ``source`` column, so the sampler can draw each batch from one source).
 
     Hard negatives are kept when ``hard_negatives`` and every source has them; sources that disagree
     are an error unless ``hard_negatives`` is false (then all negatives are dropped).
@@ -191,10 +196,10 @@ def build_pairs(
     if not hard_negatives:
         parts = [p.remove_columns([NEGATIVE]) if has_negatives(p) else p for p in parts]
     if len(parts) > 1:
-        parts = [
-            _prefix_groups(p, src.name or f"{src.kind}{i}")
-            for i, (p, src) in enumerate(zip(parts, sources, strict=True))
-        ]
+        names = [src.name or f"{src.kind}{i}" for i, src in enumerate(sources)]
+        if len(set(names)) < len(names):
+            raise TrainingConfigError(f"{what}: two sources share the name in {names}; give each a name")
+        parts = [_prefix_groups(p, name) for p, name in zip(parts, names, strict=True)]
         return datasets.concatenate_datasets(parts)
     return parts[0]
 
@@ -265,8 +270,14 @@ def build_training_data(config: TrainConfig) -> TrainingData:
 # ---------------------------------------------------------------------------------------------------
 
 
-def _sampler_factory(pairs: datasets.Dataset, kind: str, alpha: float, what: str) -> Any:
-    """A factory for ``pairs`` after checking it has the rows ``kind``/``alpha`` draw from."""
+def _sampler_factory(
+    pairs: datasets.Dataset, kind: str, alpha: float, what: str, *, seed: int, one_source: bool = True
+) -> Any:
+    """A factory for ``pairs`` after checking it has the rows ``kind``/``alpha`` draw from.
+
+    ``seed`` is fixed in the factory (sentence-transformers 6.0 passes none to batch samplers);
+    ``one_source``: with a ``source`` column (several sources), every batch comes from one source.
+    """
     from hbt_bench.training.samplers import HybridSamplerFactory, XXMonoBatchSampler, XYBatchSampler
 
     q = np.asarray(pairs["query_lang"])
@@ -284,12 +295,13 @@ def _sampler_factory(pairs: datasets.Dataset, kind: str, alpha: float, what: str
             'language; use sampler.kind = "xx-mono" or parallel data'
         )
     cls = {"hybrid": None, "xx-mono": XXMonoBatchSampler, "xy": XYBatchSampler}[kind]
+    options = {"metadata": pairs, "source_column": SOURCE if one_source else None, "seed": seed}
     if cls is None:
-        return HybridSamplerFactory(alpha, metadata=pairs)
-    return HybridSamplerFactory(alpha, cls=cls, metadata=pairs)
+        return HybridSamplerFactory(alpha, **options)
+    return HybridSamplerFactory(alpha, cls=cls, **options)
 
 
-def _validation_factory(pairs: datasets.Dataset, alpha: float) -> Any:
+def _validation_factory(pairs: datasets.Dataset, alpha: float, seed: int) -> Any:
     """Validation batches: ``alpha`` mono share, or only the type the validation set has."""
     q = np.asarray(pairs["query_lang"])
     p = np.asarray(pairs["passage_lang"])
@@ -297,7 +309,7 @@ def _validation_factory(pairs: datasets.Dataset, alpha: float) -> Any:
         alpha = 1.0
     elif not (q == p).any():
         alpha = 0.0
-    return _sampler_factory(pairs, "hybrid", alpha, "validation")
+    return _sampler_factory(pairs, "hybrid", alpha, "validation", seed=seed)
 
 
 class SamplerRouter:
@@ -481,10 +493,9 @@ def _check_batches(factory: Any, train_text: datasets.Dataset, config: TrainConf
         train_text,
         batch_size=config.training.batch_size,
         drop_last=world_size > 1,
-        seed=config.seed,
         world_size=world_size,
         **alpha,
-        **factory.options,
+        **factory.options,  # seed included
     )
     if len(probe) == 0:
         raise TrainingDataError(
@@ -573,10 +584,17 @@ def train(config: TrainConfig, *, overwrite: bool = False, log: Log | None = Non
     )
     train_text = text_view(data.train)
     eval_text = text_view(data.validation) if data.validation is not None else None
-    train_factory = _sampler_factory(data.train, config.sampler.kind, config.sampler.alpha, "data")
+    train_factory = _sampler_factory(
+        data.train,
+        config.sampler.kind,
+        config.sampler.alpha,
+        "data",
+        seed=config.seed,
+        one_source=config.sampler.one_source_per_batch,
+    )
     eval_route = None
     if data.validation is not None:
-        eval_route = (eval_text, _validation_factory(data.validation, config.validation.alpha))
+        eval_route = (eval_text, _validation_factory(data.validation, config.validation.alpha, config.seed))
     router = SamplerRouter((train_text, train_factory), eval_route)
 
     staging = staging_dir(output_dir)
@@ -698,11 +716,18 @@ def _summary(
             state.best_model_checkpoint is not None and state.global_step < state.max_steps
         ),
         "train_loss": getattr(output, "training_loss", None),
+        "train_runtime_s": (getattr(output, "metrics", None) or {}).get("train_runtime"),
         "best_eval_loss": state.best_metric,
         "best_step": best_step,
         "log_history": history,
         "batches_per_epoch": len(sampler) if sampler is not None else None,
+        # What the trainer's sampler really used (seed and epoch are the whole of a batch plan).
+        "sampler_seed": int(sampler.seed) if sampler is not None else None,
+        "sampler_last_epoch": int(sampler.epoch) if sampler is not None else None,
         "batch_types_last_epoch": dict(Counter(sampler.batch_types)) if sampler is not None else None,
+        "batch_sources_last_epoch": (
+            dict(Counter(sampler.batch_sources)) if sampler is not None and len(sampler.sources) > 1 else None
+        ),
         "world_size": world_size,
         "parameters": n_params,
         "trainable_parameters": n_trainable,

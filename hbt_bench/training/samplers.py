@@ -24,8 +24,15 @@ than W batches); with ``drop_last=True`` it is dropped. With fully parallel data
 language) an epoch therefore uses all but fewer than ``world_size * batch_size`` groups; with partly
 parallel data, groups lacking the languages that remain are left for later epochs.
 
+Several sources (a ``source`` metadata column, as ``hbt-bench train`` adds for several ``[[data]]``
+entries): the paper's batches are "sampled based on dataset size", so each block first picks one source
+with probability proportional to its unused groups, then its type and groups within that source. A
+source whose drawn type cannot be filled is done for the epoch (its leftover groups wait for the next
+one); the last source's short block is the epoch's last block, as above. With one source no draw is
+made, so the plan is exactly that of data without the column. ``source_column=None`` mixes sources.
+
 The batch plan of an epoch is computed once (cached per epoch), so ``len()`` equals the number of
-yielded batches and ``batch_types`` lists the realised type of each batch.
+yielded batches, ``batch_types`` lists the realised type of each batch and ``batch_sources`` its source.
 """
 
 from __future__ import annotations
@@ -64,6 +71,13 @@ def _codes(values: Sequence[str] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return uniq, inverse.astype(np.int64)
 
 
+def _has_column(source: Any, name: str) -> bool:
+    names = getattr(source, "column_names", None)
+    if names is None and isinstance(source, dict):
+        names = list(source)
+    return name in (names or ())
+
+
 def _column(source: Any, name: str) -> np.ndarray:
     """A column as a numpy array, read from the Arrow table when possible (ignores a set format).
 
@@ -87,7 +101,8 @@ class HybridBatchSampler(DefaultBatchSampler):
     ``drop_last``, ``valid_label_columns``, ``generator``, ``seed``); ``generator`` is ignored because
     batches must be reproducible from ``(seed, epoch)`` alone. ``metadata`` holds the ``group`` /
     ``query_lang`` / ``passage_lang`` columns when ``dataset`` (what the collator sees) has only the
-    text columns; it must be row-aligned with ``dataset``.
+    text columns; it must be row-aligned with ``dataset``. ``source_column`` names the column of the
+    rows' source (used when present; ``None`` ignores it and mixes sources within batches).
     """
 
     def __init__(
@@ -105,6 +120,7 @@ class HybridBatchSampler(DefaultBatchSampler):
         group_column: str = "group",
         query_lang_column: str = "query_lang",
         passage_lang_column: str = "passage_lang",
+        source_column: str | None = "source",
     ) -> None:
         super().__init__(
             dataset,
@@ -153,9 +169,19 @@ class HybridBatchSampler(DefaultBatchSampler):
         self._mono_eligible = self._mono_row >= 0  # (group, language)
         self._cross_eligible = self._cross_count > 0
         self._mono_langs = np.flatnonzero(self._mono_eligible.any(axis=0))  # languages with any mono row
+
+        # Sources (several training datasets): every batch comes from one, picked per block.
+        self.sources = np.asarray([""], dtype=object)  # one unnamed source
+        self._group_source = np.zeros(n_groups, dtype=np.int64)
+        if source_column is not None and _has_column(source, source_column):
+            self.sources, src = _codes(_column(source, source_column))
+            self._group_source[g] = src
+            if not np.array_equal(self._group_source[g], src):
+                raise ValueError(f"a group has rows of several sources in column {source_column!r}")
         self._plan_epoch: int | None = None
         self._plan: list[np.ndarray] = []
         self._types: list[str] = []
+        self._batch_sources: list[str] = []
 
     # -- epoch plan ---------------------------------------------------------------------------------
 
@@ -166,17 +192,27 @@ class HybridBatchSampler(DefaultBatchSampler):
         perm = rng.permutation(n_groups)
         used = np.zeros(n_groups, dtype=bool)
         block = self.world_size * self.batch_size
-
-        # One stream per mono language and one for cross: the shuffled order restricted to eligible groups.
-        streams: dict[int, np.ndarray] = {
-            int(lang): perm[self._mono_eligible[perm, lang]] for lang in self._mono_langs
-        }
         cross_key = -1
-        streams[cross_key] = perm[self._cross_eligible[perm]]
-        ptr = dict.fromkeys(streams, 0)
-        live_langs = [int(lang) for lang in self._mono_langs]
 
-        def take(key: int, n: int) -> tuple[np.ndarray, int]:
+        # Per source: one stream per mono language and one for cross, each the shuffled order restricted
+        # to that source's eligible groups.
+        streams: dict[tuple[int, int], np.ndarray] = {}
+        live_langs: dict[int, list[int]] = {}
+        remaining: dict[int, int] = {}
+        for src in range(len(self.sources)):
+            mine = perm[self._group_source[perm] == src]
+            remaining[src] = len(mine)
+            live_langs[src] = []
+            for lang in self._mono_langs:
+                stream = mine[self._mono_eligible[mine, lang]]
+                if len(stream):
+                    streams[(src, int(lang))] = stream
+                    live_langs[src].append(int(lang))
+            streams[(src, cross_key)] = mine[self._cross_eligible[mine]]
+        ptr = dict.fromkeys(streams, 0)
+        live_sources = [src for src in range(len(self.sources)) if remaining[src] > 0]
+
+        def take(key: tuple[int, int], n: int) -> tuple[np.ndarray, int]:
             """The next ``n`` (or fewer) unused groups of a stream and the pointer just past them."""
             stream, pos, parts, got = streams[key], ptr[key], [], 0
             while got < n and pos < len(stream):
@@ -195,29 +231,44 @@ class HybridBatchSampler(DefaultBatchSampler):
 
         batches: list[np.ndarray] = []
         types: list[str] = []
-        while True:
+        sources: list[str] = []
+        while live_sources:
+            src = live_sources[0]
+            if len(live_sources) > 1:  # by dataset size: proportional to the source's unused groups
+                weights = np.asarray([remaining[s] for s in live_sources], dtype=np.float64)
+                pick = np.searchsorted(np.cumsum(weights), rng.random() * weights.sum(), side="right")
+                src = live_sources[min(int(pick), len(live_sources) - 1)]
             if rng.random() < self.alpha:
                 # Retire mono languages that cannot fill a block; redraw among the rest.
-                key, chosen, pos = cross_key, np.empty(0, dtype=np.int64), 0
-                while live_langs:
-                    lang = live_langs[int(rng.integers(len(live_langs)))]
-                    key = lang
-                    chosen, pos = take(lang, block)
+                key, chosen, pos = (src, cross_key), np.empty(0, dtype=np.int64), 0
+                langs = live_langs[src]
+                while langs:
+                    lang = langs[int(rng.integers(len(langs)))]
+                    key = (src, lang)
+                    chosen, pos = take(key, block)
                     if len(chosen) == block:
                         break
-                    live_langs.remove(lang)
+                    langs.remove(lang)
             else:
-                key = cross_key
-                chosen, pos = take(cross_key, block)
-            if len(chosen) < block:  # the drawn type is exhausted: this is the epoch's last block
-                if not self.drop_last and len(chosen) > 0:
-                    self._emit(batches, types, chosen, key, cross_key, rng)
-                break
+                key = (src, cross_key)
+                chosen, pos = take(key, block)
+            if len(chosen) < block:
+                # The drawn type is exhausted in this source: the source is done for the epoch. The last
+                # source's short block ends the epoch (emitted unless drop_last); an earlier one's groups
+                # wait for the next epoch, so no mid-epoch step is short.
+                live_sources.remove(src)
+                if not live_sources and not self.drop_last and len(chosen) > 0:
+                    self._emit(batches, types, chosen, key[1], cross_key, rng)
+                    sources.extend([str(self.sources[src])] * (len(batches) - len(sources)))
+                continue
             used[chosen] = True
             ptr[key] = pos
-            self._emit(batches, types, chosen, key, cross_key, rng)
+            remaining[src] -= len(chosen)
+            self._emit(batches, types, chosen, key[1], cross_key, rng)
+            sources.extend([str(self.sources[src])] * (len(batches) - len(sources)))
 
         self._plan, self._types, self._plan_epoch = batches, types, self.epoch
+        self._batch_sources = sources
 
     def _emit(
         self,
@@ -252,6 +303,12 @@ class HybridBatchSampler(DefaultBatchSampler):
         """Type of each batch of the current epoch, in yield order: ``"cross"`` or ``"mono:<lang>"``."""
         self._ensure_plan()
         return list(self._types)
+
+    @property
+    def batch_sources(self) -> list[str]:
+        """Source of each batch of the current epoch ("" when the data has no source column)."""
+        self._ensure_plan()
+        return list(self._batch_sources)
 
     def batches(self) -> list[list[int]]:
         """All batches of the current epoch (row indices), as ``__iter__`` yields them."""
@@ -288,8 +345,8 @@ class XYBatchSampler(HybridBatchSampler):
 class HybridSamplerFactory:
     """Callable for ``SentenceTransformerTrainingArguments(batch_sampler=...)`` that fixes ``alpha`` and
     other options; ST calls it as ``factory(dataset, batch_size=..., drop_last=..., valid_label_columns=...,
-    generator=..., seed=...)``. Keeps the samplers it built in ``samplers`` so a trainer can log
-    ``samplers[-1].batch_types``.
+    generator=..., seed=...)``, and an option given here (``seed=`` included) overrides the trainer's.
+    Keeps the samplers it built in ``samplers`` so a trainer can log ``samplers[-1].batch_types``.
     """
 
     def __init__(
@@ -301,10 +358,13 @@ class HybridSamplerFactory:
         self.samplers: list[HybridBatchSampler] = []
 
     def __call__(self, dataset: Dataset, **kwargs: Any) -> HybridBatchSampler:
+        # Options fixed here win over the trainer's arguments: sentence-transformers 6.0 does not pass
+        # ``seed`` to batch samplers (it arrives as the default 0), so the recipe fixes it here.
+        kwargs = {**kwargs, **self.options}
         if self.cls is HybridBatchSampler:
-            sampler = self.cls(dataset, **kwargs, alpha=self.alpha, **self.options)
+            sampler = self.cls(dataset, **kwargs, alpha=self.alpha)
         else:
-            sampler = self.cls(dataset, **kwargs, **self.options)
+            sampler = self.cls(dataset, **kwargs)
         self.samplers.append(sampler)
         return sampler
 

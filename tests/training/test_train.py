@@ -145,6 +145,38 @@ def test_same_seed_same_weights(tiny_model: Path, shared_data: Path, tmp_path: P
     assert any(not np.array_equal(runs["a"][k], runs["c"][k]) for k in base)  # the seed matters
 
 
+def test_config_seed_and_epochs_reach_the_sampler(
+    tiny_model: Path, shared_data: Path, tmp_path: Path
+) -> None:
+    """The batch plan is a function of (config seed, epoch): the seed must reach the sampler even where
+    the trainer passes none (sentence-transformers 6.0), and every epoch must get its own plan."""
+    from collections import Counter
+
+    from hbt_bench.training.pairs import text_view
+    from hbt_bench.training.recipe import _sampler_factory, build_training_data
+
+    cfg = config_from_dict(
+        base_config(tiny_model, shared_data, tmp_path / "s", seed=11, training={"max_steps": 14})
+    )
+    summary = train(cfg)
+    assert summary["sampler_seed"] == 11 and summary["steps"] == 14 and summary["train_runtime_s"] > 0
+
+    data = build_training_data(cfg)
+    factory = _sampler_factory(data.train, "hybrid", 0.5, "data", seed=11)
+    as_st_6_0 = factory(text_view(data.train), batch_size=8, drop_last=False)  # no seed passed
+    as_st_6_2 = factory(text_view(data.train), batch_size=8, drop_last=False, seed=0)
+    assert as_st_6_0.seed == as_st_6_2.seed == 11
+    # the epoch holding step 14 (plans differ in length from epoch to epoch)
+    epoch, done = 0, len(as_st_6_0)
+    while done < 14:
+        epoch += 1
+        as_st_6_0.set_epoch(epoch)
+        done += len(as_st_6_0)
+    assert epoch >= 1 and summary["sampler_last_epoch"] == epoch
+    assert summary["batches_per_epoch"] == len(as_st_6_0)
+    assert dict(Counter(as_st_6_0.batch_types)) == summary["batch_types_last_epoch"]
+
+
 def test_lora_trains_only_the_adapter_and_the_merged_model_loads(
     tiny_model: Path, shared_data: Path, tmp_path: Path
 ) -> None:
@@ -204,6 +236,16 @@ def test_hard_negatives_from_a_table_and_eq1_loss(
         train(config_from_dict({**cfg, "loss": {}}))
     summary = train(config_from_dict({**cfg, "loss": {"hard_negatives": False}}))
     assert summary["data"]["train"]["groups"] == 24 + 10 and not summary["data"]["train"]["hard_negatives"]
+    # each batch from one source (paper: "sampled based on dataset size"): 24 // 8 + 10 // 8 full blocks
+    assert summary["batch_sources_last_epoch"] == {"table0": 3, "mlqa": 1}
+    cfg["output_dir"] = str(tmp_path / "mixed")
+    mixed = train(config_from_dict({**cfg, "loss": {"hard_negatives": False},
+                                    "sampler": {"one_source_per_batch": False}}))  # fmt: skip
+    assert mixed["batch_sources_last_epoch"] is None and mixed["steps"] == 2
+    cfg["data"][1]["name"] = "table0"
+    cfg["output_dir"] = str(tmp_path / "clash")
+    with pytest.raises(TrainingConfigError, match="two sources share the name"):
+        train(config_from_dict({**cfg, "loss": {"hard_negatives": False}}))
 
 
 def test_early_stopping_on_validation_loss(tiny_model: Path, shared_data: Path, tmp_path: Path) -> None:
@@ -277,7 +319,7 @@ def test_too_little_data_for_one_step_is_an_error(
     cfg["data"][0]["limit"] = 12
     cfg = config_from_dict(cfg)
     data = build_training_data(cfg)
-    factory = _sampler_factory(data.train, "hybrid", 0.5, "data")
+    factory = _sampler_factory(data.train, "hybrid", 0.5, "data", seed=cfg.seed)
     _check_batches(factory, text_view(data.train), cfg, world_size=1)  # one short batch is fine alone
     with pytest.raises(TrainingDataError, match="12 groups cannot fill one step of 2 x 8 pairs"):
         _check_batches(factory, text_view(data.train), cfg, world_size=2)  # DDP drops short blocks

@@ -1,0 +1,75 @@
+"""The committed training sweeps (``leaderboard/training/``): complete mteb results whose scores are what
+the sweep summaries, CSVs and the README tables say, and training summaries that match the configs."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+mteb = pytest.importorskip("mteb")
+
+import hbt_bench  # noqa: E402
+from hbt_bench.plugin.benchmark import setting_scores  # noqa: E402
+
+TRAINING = Path(__file__).resolve().parents[2] / "leaderboard" / "training"
+SWEEPS = sorted(p.parent for p in TRAINING.glob("*/sweep_summary.json"))
+
+
+def test_there_are_stored_sweeps() -> None:
+    assert {p.name for p in SWEEPS} >= {"minilm-mlqar", "minilm-mlqar-gpu"}
+
+
+@pytest.mark.parametrize("sweep", SWEEPS, ids=lambda p: p.name)
+def test_summary_equals_the_result_files(sweep: Path) -> None:
+    hbt_bench.register()
+    report = json.loads((sweep / "sweep_summary.json").read_text(encoding="utf-8"))
+    rows = report["runs"] + ([report["baseline"]] if report.get("baseline") else [])
+    loaded = mteb.ResultCache(sweep).load_results(tasks=["XQuADR"])
+    by_model = {m.model_name: m for m in loaded}
+    csv_rows = {r["alpha"]: r for r in csv.DictReader((sweep / "sweep_summary.csv").open(encoding="utf-8"))}
+    for row in rows:
+        [tr] = by_model[row["model_name"]].task_results
+        assert len(tr.scores["test"]) == 132  # every XQuAD-R subset
+        scores = setting_scores(tr)
+        for key in ("mono", "cross", "multi", "language_bias"):
+            assert row["tasks"]["XQuADR"][key] == pytest.approx(scores[key], abs=1e-12), (
+                row["model_name"],
+                key,
+            )
+        label = "base" if row["alpha"] is None else str(float(row["alpha"]))
+        assert float(csv_rows[label]["XQuADR.mono"]) == pytest.approx(scores["mono"], abs=1e-12)
+
+
+@pytest.mark.parametrize("sweep", SWEEPS, ids=lambda p: p.name)
+def test_training_summaries_match_the_configs(sweep: Path) -> None:
+    tomllib = pytest.importorskip("tomllib")
+    report = json.loads((sweep / "sweep_summary.json").read_text(encoding="utf-8"))
+    for row in report["runs"]:
+        run = sweep / row["run_dir"]
+        config = tomllib.loads((run / "config.toml").read_text(encoding="utf-8"))
+        summary = json.loads((run / "training_summary.json").read_text(encoding="utf-8"))
+        assert summary["steps"] == config["training"]["max_steps"] == row["steps"]
+        assert summary["sampler"] == {"kind": "hybrid", "alpha": row["alpha"]}
+        kinds = set(summary["batch_types_last_epoch"])
+        if row["alpha"] == 0:
+            assert kinds == {"cross"}
+        elif row["alpha"] == 1:
+            assert all(k.startswith("mono:") for k in kinds)
+        assert summary["data"]["train"]["languages"] == ["ar", "de", "en", "es", "hi", "vi", "zh"]
+
+
+def test_readme_table_of_the_cpu_reproduction() -> None:
+    """The CPU table in leaderboard/training/README.md is the stored summary, rounded."""
+    report = json.loads((TRAINING / "minilm-mlqar" / "sweep_summary.json").read_text(encoding="utf-8"))
+    rows = {"untrained": report["baseline"]} | {f"α = {r['alpha']:g})": r for r in report["runs"]}
+    text = (TRAINING / "README.md").read_text(encoding="utf-8")
+    for label, row in rows.items():
+        [line] = [ln for ln in text.splitlines() if ln.startswith("| ") and label in ln and "±" not in ln][:1]
+        numbers = [float(x) for x in re.findall(r"\d*\.\d+", line.split("|", 2)[2])]
+        s = row["tasks"]["XQuADR"]
+        assert numbers == [round(s["mono"], 4), round(s["cross"], 4), round(s["multi"], 4),
+                           round(s["language_bias"], 1)], label  # fmt: skip
