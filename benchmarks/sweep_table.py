@@ -1,9 +1,12 @@
 """Markdown table of one or more ``hbt-bench sweep`` outputs: per α, the mean (± sample sd over the sweeps,
 e.g. seeds) of mono / cross / multi mAP and language bias, plus the untrained baseline when present.
 
-Reads only ``sweep_summary.json`` (whose numbers are those of the stored mteb result files). By hand:
+Reads ``sweep_summary.json`` (whose numbers are those of the stored mteb result files); a task the
+summary lacks (e.g. XQuADR-Adv evaluated after the sweep) is read from the sweep's result files, and
+an adversarial task adds its robustness. By hand:
 
     python benchmarks/sweep_table.py leaderboard/training/minilm-mlqar-gpu{,-seed43,-seed44}
+    python benchmarks/sweep_table.py leaderboard/training/minilm-mlqar --task XQuADR-Adv
 """
 
 from __future__ import annotations
@@ -13,10 +16,30 @@ import json
 import statistics
 from pathlib import Path
 
-METRICS = ("mono", "cross", "multi", "language_bias")
+METRICS = ("mono", "cross", "multi", "language_bias", "robustness")
+
+
+def _scores(sweep: Path, row: dict, task: str) -> dict | None:
+    """The row's scores on ``task``: from the summary, else from its stored result file, else None."""
+    if task in row.get("tasks", {}):
+        return row["tasks"][task]
+    files = sorted((sweep / "results" / row["model_name"].replace("/", "__")).glob(f"*/{task}.json"))
+    if not files:
+        return None
+    from mteb.results import TaskResult
+
+    from hbt_bench.plugin import benchmark
+
+    result = TaskResult.from_disk(files[-1])
+    scores = benchmark.setting_scores(result)
+    if benchmark.is_adversarial(task):
+        scores["robustness"] = benchmark.robustness(result)
+    return scores
 
 
 def _cell(values: list[float], metric: str) -> str:
+    if not values:
+        return "-"
     fmt = "{:.1f}" if metric == "language_bias" else "{:.4f}"
     text = fmt.format(statistics.fmean(values))
     if len(values) > 1:
@@ -33,21 +56,30 @@ def table(sweeps: list[Path], task: str) -> str:
         report = json.loads(path.read_text(encoding="utf-8"))
         rows = [("untrained", report.get("baseline"))] + [(f"{r['alpha']:g}", r) for r in report["runs"]]
         for label, row in rows:
-            scores = (row or {}).get("tasks", {}).get(task)
+            scores = _scores(sweep, row, task) if row else None
             if scores is None:
                 continue
             cell = by_alpha.setdefault(label, {m: [] for m in METRICS})
             for metric in METRICS:
-                cell[metric].append(float(scores[metric]))
+                if metric in scores:
+                    cell[metric].append(float(scores[metric]))
     order = sorted(by_alpha, key=lambda a: (a != "untrained", -1.0 if a == "untrained" else -float(a)))
+    metrics = [m for m in METRICS if any(by_alpha[a][m] for a in by_alpha)]
+    names = {
+        "mono": "Mono",
+        "cross": "Cross",
+        "multi": "Multi",
+        "language_bias": "LB",
+        "robustness": "Robustness",
+    }
     lines = [
-        f"| α ({task}) | n | Mono | Cross | Multi | LB |",
-        "|---|---|---|---|---|---|",
+        f"| α ({task}) | n | " + " | ".join(names[m] for m in metrics) + " |",
+        "|" + "---|" * (len(metrics) + 2),
     ]
     for label in order:
         cells = by_alpha[label]
         n = len(cells["mono"])
-        lines.append(f"| {label} | {n} | " + " | ".join(_cell(cells[m], m) for m in METRICS) + " |")
+        lines.append(f"| {label} | {n} | " + " | ".join(_cell(cells[m], m) for m in metrics) + " |")
     return "\n".join(lines)
 
 

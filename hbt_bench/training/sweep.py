@@ -309,7 +309,7 @@ def plot_sweep(
                 alphas, series(task, metric), style, marker="o", color=color, label=f"{task} {metric}"
             )
         axes[1].plot(alphas, series(task, "language_bias"), style, marker="o", color="tab:red", label=task)
-        if has_robustness:
+        if has_robustness and not all(math.isnan(v) for v in series(task, "robustness")):
             axes[2].plot(
                 alphas, series(task, "robustness"), style, marker="o", color="tab:purple", label=task
             )

@@ -42,6 +42,22 @@ def test_summary_equals_the_result_files(sweep: Path) -> None:
             )
         label = "base" if row["alpha"] is None else str(float(row["alpha"]))
         assert float(csv_rows[label]["XQuADR.mono"]) == pytest.approx(scores["mono"], abs=1e-12)
+        if "XQuADR-Adv" in row["tasks"]:
+            _check_adversarial(sweep, row, tr)
+
+
+def _check_adversarial(sweep: Path, row: dict, clean) -> None:
+    """An -Adv result: its clean half is the clean task's score; the summary is the file's."""
+    from hbt_bench.plugin.benchmark import robustness
+
+    [adv] = mteb.ResultCache(sweep).load_results(tasks=["XQuADR-Adv"], models=[row["model_name"]])
+    [tr] = adv.task_results
+    base = {e["hf_subset"]: e["map"] for e in clean.scores["test"]}
+    assert {e["hf_subset"]: e["clean_map"] for e in tr.scores["test"]} == pytest.approx(base, abs=1e-9)
+    summary = row["tasks"]["XQuADR-Adv"]
+    assert summary["robustness"] == pytest.approx(robustness(tr), abs=1e-12)
+    assert summary["mono"] == pytest.approx(setting_scores(tr)["mono"], abs=1e-12)
+    assert summary["robustness"] < 1.0  # perturbed queries cost every model some mAP
 
 
 @pytest.mark.parametrize("sweep", SWEEPS, ids=lambda p: p.name)
@@ -53,6 +69,7 @@ def test_training_summaries_match_the_configs(sweep: Path) -> None:
         config = tomllib.loads((run / "config.toml").read_text(encoding="utf-8"))
         summary = json.loads((run / "training_summary.json").read_text(encoding="utf-8"))
         assert summary["steps"] == config["training"]["max_steps"] == row["steps"]
+        assert report["tasks"][0] == "XQuADR"
         assert summary["sampler"] == {"kind": "hybrid", "alpha": row["alpha"]}
         kinds = set(summary["batch_types_last_epoch"])
         if row["alpha"] == 0:
