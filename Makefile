@@ -13,20 +13,39 @@ endif
 export HF_HUB_OFFLINE ?= 1
 DEMO_MODEL ?= builtin:use-m
 DEMO_TASKS ?= XQuADR
-TEXTATTACK_VERSION := 0.3.11
+TEXTATTACK_VERSION := $(shell sed -n 's/^textattack==//p' requirements/textattack.in)
+LOCK := requirements/lock.txt
+TEXTATTACK_LOCK := requirements/textattack.txt
+LATEST ?= .venv-latest
 
-.PHONY: setup attack-deps wordnet demo test lint clean repro-training
+.PHONY: setup attack-deps wordnet demo test test-latest lock lint clean repro-training
 
-$(BIN)/.installed: pyproject.toml
+# Everything from the lock, every file checked against its sha256: the environment the suite passed on.
+# TextAttack goes in without its dependencies (its flair requirement conflicts with transformers 5; see
+# hbt_bench/adversarial/textattack_adapter.py); hbt-bench itself editable, built by the locked hatchling.
+$(BIN)/.installed: $(LOCK) $(TEXTATTACK_LOCK) pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	# A CPU build of torch: the pinned local wheel where available, else whatever pip resolves.
-	$(BIN)/pip install -q torch==2.13.0 || $(BIN)/pip install -q torch
-	$(BIN)/pip install -q -e ".[test]"
-	# TextAttack next to transformers 5: without its flair requirement (see hbt_bench/adversarial/textattack_adapter.py).
-	$(BIN)/pip install -q --no-deps textattack==$(TEXTATTACK_VERSION)
+	$(BIN)/pip install -q --require-hashes -r $(LOCK)
+	$(BIN)/pip install -q --require-hashes --no-deps -r $(TEXTATTACK_LOCK)
+	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
 	touch $@
 
 setup: $(BIN)/.installed
+
+# Re-resolve the lock from pyproject.toml's ranges (README "Refreshing the lock"); then run `make test`.
+lock:
+	bash requirements/compile.sh
+
+# The newest versions pyproject.toml allows, in a separate venv (torch stays the CPU 2.13.0 build): runs the
+# suite there and prints which packages moved against the lock. Not part of .ci/run.
+test-latest:
+	rm -rf $(LATEST)
+	$(PYTHON) -m venv $(LATEST)
+	$(LATEST)/bin/pip install -q torch==2.13.0
+	$(LATEST)/bin/pip install -q --upgrade --upgrade-strategy eager -e ".[test,repro]"
+	$(LATEST)/bin/pip install -q --no-deps textattack==$(TEXTATTACK_VERSION)
+	$(LATEST)/bin/python requirements/moved.py
+	$(LATEST)/bin/pytest -q; status=$$?; $(LATEST)/bin/python requirements/moved.py; exit $$status
 
 # For a venv of your own: the attack extra, then TextAttack without its dependencies.
 attack-deps:
@@ -42,16 +61,15 @@ demo: setup
 
 # The hybrid-batch mini reproduction on CPU (about 50 min on 2 cores; leaderboard/training/README.md).
 repro-training: setup
-	$(BIN)/pip install -q -e ".[repro]"
 	$(BIN)/hbt-bench sweep --config examples/repro_minilm_mlqar.toml --ratios 1,0,0.5 \
 		--output runs/minilm-mlqar --baseline
 
 lint: setup
-	$(BIN)/ruff check hbt_bench tests benchmarks _hbt_bench_mteb_hook.py
-	$(BIN)/ruff format --check hbt_bench tests benchmarks _hbt_bench_mteb_hook.py
+	$(BIN)/ruff check hbt_bench tests benchmarks _hbt_bench_mteb_hook.py requirements/moved.py
+	$(BIN)/ruff format --check hbt_bench tests benchmarks _hbt_bench_mteb_hook.py requirements/moved.py
 
 test: setup lint
 	$(BIN)/pytest -q
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(LATEST) .pytest_cache .ruff_cache

@@ -2,19 +2,20 @@
 
 mteb 2.26 builds its task registry once, at import time, and offers no plugin entry point. The
 ``hbt_bench_autoload.pth`` file next to this module imports it at interpreter start-up; it only
-installs a tiny ``sys.meta_path`` finder (stdlib only, ~0.2 ms) that waits until ``mteb/__init__``
-has finished executing and then calls ``hbt_bench.register()``. Nothing is imported eagerly.
+installs a tiny ``sys.meta_path`` finder that waits until ``mteb/__init__`` has finished executing and
+then calls ``hbt_bench.register()``. Nothing is imported eagerly: the finder and loader are plain
+classes (``sys.meta_path`` needs only ``find_spec``; ``importlib.abc`` alone costs ~60 modules and tens of
+milliseconds on every interpreter start), and only modules that ``site`` has already loaded are used.
 
-Set ``HBT_BENCH_NO_AUTOLOAD=1`` to switch it off; ``import hbt_bench; hbt_bench.register()`` then
-registers explicitly.
+Set ``HBT_BENCH_NO_AUTOLOAD=1`` to switch it off (the ``.pth`` line then does not even import this
+module); ``import hbt_bench; hbt_bench.register()`` then registers explicitly.
 """
 
-import importlib.abc
 import os
 import sys
 
 
-class _Loader(importlib.abc.Loader):
+class _Loader:
     def __init__(self, wrapped, finder):
         self._wrapped, self._finder = wrapped, finder
 
@@ -39,7 +40,7 @@ class _Loader(importlib.abc.Loader):
             print(f"[hbt-bench] could not register tasks with mteb: {exc!r}", file=sys.stderr)
 
 
-class _Finder(importlib.abc.MetaPathFinder):
+class _Finder:
     def find_spec(self, fullname, path, target=None):
         if fullname != "mteb":
             return None

@@ -9,6 +9,11 @@ evaluator scores. Prints one JSON line with wall times and memory. Not a test; r
 answer, a per-language offset (language bias) and a few exact duplicate candidates, so ranks and
 ties look like real data. ``random`` puts the relevant items at random ranks (the cost is the same;
 only the tie corrections differ).
+
+``rank_relevant`` runs every GEMM tile on one BLAS thread (so its scores do not depend on the thread
+count) and spreads the tiles over as many Python threads as the BLAS had; ``blas_threads`` reports
+that count and ``gemm_only_1024_chunks_s_best`` is numpy's own multi-threaded GEMM, for comparison.
+Set ``OPENBLAS_NUM_THREADS`` to compare thread counts.
 """
 
 from __future__ import annotations
@@ -84,6 +89,9 @@ def main() -> None:
     )
     args = parser.parse_args()
 
+    from threadpoolctl import threadpool_info
+
+    blas_threads = max([i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"] + [1])
     q, c, relevant = make_problem(args.mode)
     gc.collect()
     rss_before = _rss_mb()
@@ -127,6 +135,7 @@ def main() -> None:
                 "dim": DIM,
                 "n_relevant": N_LANGS,
                 "repeats": args.repeats,
+                "blas_threads": blas_threads,
                 "rank_relevant_s_best": round(min(times_rank), 3),
                 "evaluate_ranks_s_best": round(min(times_eval), 4),
                 "total_s_best": round(min(totals), 3),

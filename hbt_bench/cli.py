@@ -82,6 +82,20 @@ def print_task_summary(result: Any, out: Any = None) -> None:
         f"{_fmt(s['language_bias'], 1):>9}",
         file=out,
     )
+    # A search model that returned fewer candidates than the pool holds gave a truncated run: say so.
+    cut = {
+        name: (int(v["search_depth"]), int(v["num_candidates"]))
+        for name, v in scores.items()
+        if "search_depth" in v and "num_candidates" in v and v["search_depth"] < v["num_candidates"]
+    }
+    if cut:
+        depth = min(d for d, _ in cut.values())
+        print(
+            f"truncated runs: search depth {depth} (fewest candidates returned for a query) below the "
+            f"candidate count in {len(cut)} of {len(scores)} subsets; unreturned relevant candidates are "
+            "ranked last, so these mAPs are lower bounds",
+            file=out,
+        )
     if is_adversarial(result.task_name):
         print_adversarial_details(result, out)
 
@@ -133,15 +147,79 @@ def print_adversarial_details(result: Any, out: Any = None) -> None:
         )
 
 
+def _check_output_folder(folder: str | None) -> Path | None:
+    """Fail before any model loads when ``--output-folder`` can never be written (a file, no permission)."""
+    if not folder:
+        return None
+    path = Path(folder).expanduser()
+    if path.exists() and not path.is_dir():
+        raise HbtBenchError(f"--output-folder {folder}: exists and is not a directory")
+    probe = path
+    while not probe.exists():  # the nearest existing ancestor must be a writable directory
+        probe = probe.parent
+    if not probe.is_dir():
+        raise HbtBenchError(f"--output-folder {folder}: {probe} is not a directory")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise HbtBenchError(f"--output-folder {folder}: {probe} is not writable")
+    return path
+
+
+def _stored_result(out: Path | None, meta: Any, task: Any, strategy: str) -> Any:
+    """The complete stored result of ``task`` to reuse, or ``None`` to compute it (checked up front).
+
+    A stored file on another dataset revision is never reused nor replaced (ResultConflictError); an
+    incomplete one is recomputed as a whole (our tasks encode every text once anyway).
+    """
+    from mteb.results import TaskResult
+
+    from hbt_bench.results import check_no_conflict, result_path
+
+    name = task.metadata.name
+    if out is None:
+        if strategy == "only-cache":
+            raise HbtBenchError("--overwrite-strategy only-cache needs --output-folder")
+        return None
+    path = result_path(out, meta, name)
+    check_no_conflict(path, name, task.metadata.revision)
+    try:
+        stored = TaskResult.from_disk(path) if path.is_file() else None
+    except Exception as exc:  # pydantic / JSON errors of a damaged file
+        raise HbtBenchError(f"{path}: not a readable {name} result ({exc}); move it away") from exc
+    missing = stored.get_missing_evaluations(task) if stored is not None else None
+    if strategy == "only-cache" and (stored is None or missing):
+        raise HbtBenchError(f"--overwrite-strategy only-cache: no complete {name} result at {path}")
+    if strategy == "never" and stored is not None and missing:
+        raise HbtBenchError(
+            f"--overwrite-strategy never: {path} lacks {name} subsets {missing}; use only-missing to rerun"
+        )
+    if strategy == "always" or stored is None or missing:
+        return None
+    return stored
+
+
+def _cached_encoder(model: Any, cache_dir: str, meta: Any) -> Any:
+    """mteb's CachedEmbeddingWrapper in ``<dir>/<model>/<revision>`` (it keys by task and text only)."""
+    from mteb.models.cache_wrappers import CachedEmbeddingWrapper
+
+    from hbt_bench.results import check_result_names
+
+    check_result_names(meta)
+    root = Path(cache_dir).expanduser()
+    if root.exists() and not root.is_dir():
+        raise HbtBenchError(f"--embedding-cache {cache_dir}: exists and is not a directory")
+    return CachedEmbeddingWrapper(model, root / meta.model_name_as_path() / meta.revision)
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     import mteb
 
     import hbt_bench
     from hbt_bench.plugin.benchmark import ALL_TASKS, is_adversarial
     from hbt_bench.plugin.models import mteb_encoder
-    from hbt_bench.results import save_results_atomically
+    from hbt_bench.results import check_result_names, result_path, save_results_atomically
 
     _apply_data_dir(args)
+    out = _check_output_folder(args.output_folder)
     hbt_bench.register()
     names = [t.strip() for t in args.tasks.split(",") if t.strip()]
     classes = {cls.metadata.name: cls for cls in ALL_TASKS}
@@ -155,28 +233,43 @@ def cmd_eval(args: argparse.Namespace) -> int:
     for path in args.perturbations or ():
         if not Path(path).is_file():
             raise HbtBenchError(f"--perturbations {path}: no such file")
-    tasks = [
-        classes[name](candidate_mode=args.candidate_text, external_recipes=args.perturbations or ())
-        if is_adversarial(name)
-        else classes[name](candidate_mode=args.candidate_text)
-        for name in names
-    ]
+    options: dict[str, Any] = {"candidate_mode": args.candidate_text}
+    if args.languages:
+        options["languages"] = [x.strip() for x in args.languages.split(",") if x.strip()]
+    tasks = []
+    for name in names:
+        extra = {"external_recipes": args.perturbations or ()} if is_adversarial(name) else {}
+        try:
+            tasks.append(classes[name](**options, **extra))
+        except ValueError as exc:
+            raise HbtBenchError(f"--languages: {exc}") from exc
     model = mteb_encoder(args.model)
     meta = model.mteb_model_meta
+    # Every name that becomes a path, and every stored result, is checked before anything is computed.
+    check_result_names(meta, names)
+    stored = {task.metadata.name: _stored_result(out, meta, task, args.overwrite_strategy) for task in tasks}
+    if args.embedding_cache:
+        model = _cached_encoder(model, args.embedding_cache, meta)
     encode_kwargs = {"batch_size": args.batch_size}
-    result = mteb.evaluate(
-        model,
-        tasks,
-        cache=None,  # nothing is written until every task has succeeded
-        encode_kwargs=encode_kwargs,
-        co2_tracker=False,
-        show_progress_bar=not args.quiet,
-    )
-    for tr in result.task_results:
+    for task in tasks:
+        name = task.metadata.name
+        tr = stored[name]
+        if tr is not None:
+            print(f"{name}: reusing the complete stored result {result_path(out, meta, name)}")
+        else:
+            result = mteb.evaluate(
+                model,
+                [task],
+                cache=None,  # our writer: atomic, locked, never replaces another dataset revision
+                encode_kwargs=dict(encode_kwargs),
+                co2_tracker=False,
+                show_progress_bar=not args.quiet,
+            )
+            [tr] = result.task_results
+            if out is not None:  # written as soon as the task is done, so a killed run resumes from here
+                written = save_results_atomically([tr], meta, out, encode_kwargs)
+                print(f"{name}: wrote {len(written)} files under {out / 'results'}")
         print_task_summary(tr)
-    if args.output_folder:
-        written = save_results_atomically(result.task_results, meta, Path(args.output_folder), encode_kwargs)
-        print(f"\nwrote {len(written)} files under {Path(args.output_folder) / 'results'}")
     return 0
 
 
@@ -199,14 +292,19 @@ def build_parser() -> argparse.ArgumentParser:
         default="XQuADR",
         help="comma-separated task names: XQuADR, MLQAR, XQuADR-Adv, MLQAR-Adv (default: XQuADR)",
     )
-    ev.add_argument("--output-folder", help="write results in mteb's layout under <folder>/results/")
+    ev.add_argument(
+        "--output-folder",
+        help="write each task's result in mteb's layout under <folder>/results/ as soon as it is done; a "
+        "re-run reuses complete results (see --overwrite-strategy), so a killed run resumes",
+    )
     ev.add_argument("--batch-size", type=int, default=64)
     ev.add_argument(
         "--candidate-text",
-        choices=["sentence", "sentence+context"],
+        choices=["sentence", "sentence+context-xtreme"],
         default="sentence",
-        help="encode candidates as the sentence alone (default) or sentence plus its paragraph (LAReQA's "
-        "official encoding; recorded in the results' dataset revision)",
+        help="encode candidates as the sentence alone (default) or as sentence plus paragraph joined exactly "
+        "as XTREME-R does, (sentence + context).replace('\\n', '') (recorded in the results' dataset "
+        "revision)",
     )
     ev.add_argument(
         "--perturbations",
@@ -215,6 +313,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="an external recipe for the -Adv tasks: JSONL of {qid, lang, text} lines (optional first line "
         '{"recipe": {"id", "description", "provenance"}}); reported per recipe, recorded in the revision; '
         "repeatable",
+    )
+    ev.add_argument(
+        "--languages",
+        help="comma-separated LAReQA languages (e.g. en,de): the tasks, pooled corpus included, are reduced "
+        "to them (a variant: recorded in the dataset revision, never replaces a full result)",
+    )
+    ev.add_argument(
+        "--overwrite-strategy",
+        choices=["only-missing", "always", "never", "only-cache"],
+        default="only-missing",
+        help="as mteb's: only-missing (default) reuses a complete stored result of the same dataset revision "
+        "and computes the rest, so a killed run resumes; always recomputes; never refuses to complete a "
+        "partial file; only-cache only reads stored results",
+    )
+    ev.add_argument(
+        "--embedding-cache",
+        metavar="DIR",
+        help="keep embeddings on disk (mteb's CachedEmbeddingWrapper, under DIR/<model>/<revision>/): a "
+        "re-run encodes only texts not seen before",
     )
     ev.add_argument("--quiet", action="store_true", help="no progress bars")
     _add_data_dir(ev)
@@ -236,6 +353,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except HbtBenchError as exc:
         print(f"hbt-bench: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        # Results are written atomically per task, so what is on disk is complete: a re-run resumes.
+        print("hbt-bench: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

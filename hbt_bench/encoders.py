@@ -32,7 +32,10 @@ __all__ = [
     "HashNgramEncoder",
     "TextEncoder",
     "USEMultilingualEncoder",
+    "check_dot_product_range",
+    "check_not_degenerate",
     "load_model",
+    "normalize_embeddings",
     "validate_embeddings",
 ]
 
@@ -336,11 +339,16 @@ def _load_hub(spec: str, device: str | None) -> SentenceTransformer:
 # ---------------------------------------------------------------------------------------------------
 
 
-def validate_embeddings(emb: Any, n_texts: int, *, model_name: str) -> np.ndarray:
+def validate_embeddings(
+    emb: Any, n_texts: int, *, model_name: str, texts: Sequence[str] | None = None
+) -> np.ndarray:
     """Return ``emb`` as a (n_texts, dim) float32 numpy array, or raise :class:`EncoderOutputError`.
 
     Catches the silent failures that would otherwise turn into plausible-looking scores: a wrong
-    number of rows (misaligned ids), a 1-D or 3-D output, and NaN/inf (they sort arbitrarily).
+    number of rows (misaligned ids), a 1-D or 3-D output, zero dimensions, NaN/inf (they sort
+    arbitrarily) and values beyond float32. With ``texts`` (the texts the rows stand for) it also
+    refuses degenerate output, see :func:`check_not_degenerate`; without them it cannot tell a
+    constant model from a batch of repeated texts, so it does not try.
     """
     if hasattr(emb, "detach"):  # torch tensor, without importing torch
         emb = emb.detach().cpu()
@@ -348,7 +356,8 @@ def validate_embeddings(emb: Any, n_texts: int, *, model_name: str) -> np.ndarra
             emb = emb.float()
         emb = emb.numpy()
     try:
-        arr = np.asarray(emb, dtype=np.float32)
+        with np.errstate(over="ignore"):  # float64 beyond float32 becomes inf: reported below
+            arr = np.asarray(emb, dtype=np.float32)
     except (TypeError, ValueError) as exc:
         raise EncoderOutputError(
             f"model {model_name!r} returned {type(emb).__name__}, which is not a numeric array: {exc}"
@@ -361,11 +370,132 @@ def validate_embeddings(emb: Any, n_texts: int, *, model_name: str) -> np.ndarra
         raise EncoderOutputError(
             f"model {model_name!r} returned {arr.shape[0]} rows for {n_texts} texts (shape {arr.shape})"
         )
+    if n_texts and arr.shape[1] == 0:
+        raise EncoderOutputError(
+            f"model {model_name!r} returned 0 dimensions (shape {arr.shape}): every score would be 0"
+        )
     finite = np.isfinite(arr).all(axis=1)
     if not finite.all():
         bad = np.flatnonzero(~finite)
+        first = int(bad[0])
+        original = np.asarray(emb)[first]
+        if original.dtype.kind == "f" and np.isfinite(original).all():
+            raise EncoderOutputError(
+                f"model {model_name!r} returned values up to {float(np.abs(original).max()):.3g}, beyond "
+                f"float32 (max {float(np.finfo(np.float32).max):.3g}), in {bad.size} of {n_texts} rows "
+                f"(first offending row: {first}); scale the model's output down"
+            )
         raise EncoderOutputError(
             f"model {model_name!r} returned NaN or inf in {bad.size} of {n_texts} rows "
-            f"(first offending row: {int(bad[0])})"
+            f"(first offending row: {first})"
         )
-    return np.ascontiguousarray(arr)
+    arr = np.ascontiguousarray(arr)
+    if texts is not None:
+        check_not_degenerate(arr, texts, model_name=model_name)
+    return arr
+
+
+def check_not_degenerate(
+    emb: np.ndarray, texts: Sequence[str], *, model_name: str, after_normalizing: bool = False
+) -> None:
+    """Raise :class:`EncoderOutputError` when the rows of ``texts`` carry no ranking information.
+
+    Refused: every non-empty text got a zero vector, or every non-empty text got the same vector to
+    a relative 1e-6 (a constant model: every candidate ties, and the tie order would pass for a
+    ranking). Allowed, because real encoders do it: a zero row for an empty or whitespace-only text,
+    and zero rows for some texts (a lexical encoder's out-of-vocabulary texts). Texts that differ
+    only in case, width or spacing (NFKC + casefold) count as one, since hash-ngram and uncased
+    models give them one vector, and nothing is refused unless there are at least two distinct
+    non-empty texts: one text cannot show that a model ignores its input.
+    ``after_normalizing`` words the message for unit rows (rows that differed only in length).
+    """
+    if len(texts) != emb.shape[0]:
+        raise ValueError(f"{len(texts)} texts for {emb.shape[0]} embedding rows")
+    keys = [_normalise(t) for t in texts]
+    real = [i for i, k in enumerate(keys) if k]
+    if len({keys[i] for i in real}) < 2:
+        return
+    rows = emb if len(real) == len(keys) else emb[real]
+    n = len(real)
+    if not rows.any():
+        raise EncoderOutputError(
+            f"model {model_name!r} returned all-zero vectors for all {n} non-empty texts: nothing to rank"
+        )
+    if _all_rows_equal(rows):
+        what = (
+            "vectors of the same direction (equal after normalisation)"
+            if after_normalizing
+            else "the same vector"
+        )
+        raise EncoderOutputError(
+            f"model {model_name!r} returned {what} for all {n} non-empty texts: a constant output, "
+            "every candidate would tie"
+        )
+
+
+#: Rows closer than this (relative to the largest value) count as the same vector: normalising rows
+#: that differ only in length leaves differences of a few float32 ulps, and scores that close are noise.
+_SAME_VECTOR_RTOL = 1e-6
+
+
+def _all_rows_equal(rows: np.ndarray) -> bool:
+    """True when every row equals the first within ``_SAME_VECTOR_RTOL`` (in bounded-memory blocks)."""
+    first = rows[0].astype(np.float64)
+    tol = _SAME_VECTOR_RTOL * max(float(rows.max()), -float(rows.min()))
+    for start in range(0, rows.shape[0], 1024):
+        if np.abs(rows[start : start + 1024] - first).max() > tol:
+            return False
+    return True
+
+
+#: Rows whose largest absolute value lies outside this range are scaled by a power of two before
+#: their norm is taken: up to 2**40 per value (and 2**20 dimensions) the float32 sum of squares cannot
+#: overflow, from 2**-40 on no square is subnormal. Rows inside it are left exactly as they are.
+_SAFE_PEAK = (2.0**-40, 2.0**40)
+
+
+def normalize_embeddings(
+    emb: np.ndarray, *, model_name: str, texts: Sequence[str] | None = None
+) -> np.ndarray:
+    """Unit-length float32 rows for cosine scoring; zero rows stay zero.
+
+    A float32 row of values ~1e20 has a squared norm beyond float32: dividing by the (infinite) norm
+    would zero it and turn a valid ranking into ties. Such rows (and rows of tiny values) are first
+    scaled by a power of two, which is exact, so every row gets the result of an overflow-free
+    division; rows of ordinary size are divided by their float32 norm bit for bit as before. With
+    ``texts``, rows that become identical (they differed only in length) are refused as constant.
+    """
+    x = np.asarray(emb, dtype=np.float32)
+    if x.ndim != 2 or x.shape[1] == 0:
+        return np.ascontiguousarray(x)
+    peak = np.abs(x).max(axis=1)
+    odd = (peak > _SAFE_PEAK[1]) | ((peak < _SAFE_PEAK[0]) & (peak > 0))
+    if odd.any():
+        _, exponent = np.frexp(peak[odd])  # peak = m * 2**exponent with 0.5 <= m < 1
+        x = x.copy()
+        x[odd] = np.ldexp(x[odd], -exponent[:, None].astype(np.int32))
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    out = np.ascontiguousarray(x / np.maximum(norms, np.finfo(np.float32).tiny), dtype=np.float32)
+    if texts is not None:
+        check_not_degenerate(out, texts, model_name=model_name, after_normalizing=True)
+    return out
+
+
+#: Largest row norm for dot-product scoring: two such rows cannot overflow a float32 dot product,
+#: nor can any partial sum (Cauchy-Schwarz bounds both by the product of the norms).
+_MAX_DOT_NORM = float(np.sqrt(np.finfo(np.float32).max))
+
+
+def check_dot_product_range(emb: np.ndarray, *, model_name: str) -> None:
+    """Refuse rows so long that float32 dot products of them may overflow (inf scores tie)."""
+    if emb.size == 0:
+        return
+    norms = np.sqrt(np.einsum("ij,ij->i", emb, emb, dtype=np.float64))
+    too_long = norms >= _MAX_DOT_NORM
+    if too_long.any():
+        first = int(np.argmax(too_long))
+        raise EncoderOutputError(
+            f"model {model_name!r} returned a vector of norm {norms[first]:.3g} (row {first}; "
+            f"{int(too_long.sum())} rows >= {_MAX_DOT_NORM:.3g}): its dot-product scores would overflow "
+            "float32 and tie; scale the model's output down or score by cosine"
+        )

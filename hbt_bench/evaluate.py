@@ -21,14 +21,16 @@ This module imports no mteb, torch or encoder code; :mod:`hbt_bench.plugin.tasks
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
 from hbt_bench.data.lareqa import CANDIDATE_TEXT_MODES, LareqaCorpus, candidate_text
-from hbt_bench.encoders import validate_embeddings
-from hbt_bench.metrics import DEFAULT_MEASURES, RankDistance, evaluate_ranks, rank_relevant
+from hbt_bench.encoders import check_dot_product_range, normalize_embeddings, validate_embeddings
+from hbt_bench.metrics import DEFAULT_MEASURES, RankDistance, RelevantRanks, evaluate_ranks, rank_relevant
+from hbt_bench.runs import relevant_ranks_from_run, top_k_indices
 
 MULTI = "multi"
 QUERY = "query"
@@ -36,6 +38,27 @@ DOCUMENT = "document"
 
 #: ``encode(texts, kind, lang) -> (len(texts), dim) array``; kind is "query" or "document".
 EncodeFn = Callable[[list[str], str, str], np.ndarray]
+
+
+class SearchEngine(Protocol):
+    """What :meth:`LareqaEvaluator.score_by_search` needs from a search model (mteb-free).
+
+    ``key`` names the candidate set: a language, or ``"multi"`` for the pool; ``subset`` is the first
+    subset ranked against it (index) or the one being ranked (search). ``search`` returns one
+    ``{candidate id: score}`` per query text.
+    """
+
+    name: str
+
+    def index(self, key: str, ids: list[str], texts: list[str], subset: Subset) -> None: ...
+
+    def search(
+        self, key: str, subset: Subset, query_ids: list[str], texts: list[str], top_k: int
+    ) -> list[Mapping[str, float]]: ...
+
+
+#: ``on_run(query set, subset, query ids, hits)``: receives each chunk of a search run.
+RunSink = Callable[[str, "Subset", list[str], list[Mapping[str, float]]], None]
 
 
 class Setting(enum.StrEnum):
@@ -93,14 +116,25 @@ class EmbeddingStore:
         self.n_calls = 0
 
     def ensure(self, kind: str, texts: Sequence[str], lang: str) -> None:
-        """Encode those of ``texts`` not yet stored, in one encoder call, in first-seen order."""
+        """Encode those of ``texts`` not yet stored, in one encoder call, in first-seen order.
+
+        The output is checked before anything is stored (a bad call leaves the store as it was):
+        besides shape and NaN/inf, degenerate output that would score as a plausible ranking is
+        refused, naming the model: zero dimensions, all-zero or identical vectors for every non-empty
+        text (a zero row for an empty text is fine), and, for dot-product models, vectors so long
+        that float32 scores overflow. Cosine rows are normalised without overflow (huge rows rank
+        like the same rows scaled down); see :func:`hbt_bench.encoders.normalize_embeddings`.
+        """
         missing = list(dict.fromkeys(t for t in texts if (kind, t) not in self._rows))
         if not missing:
             return
-        emb = validate_embeddings(self._encode(missing, kind, lang), len(missing), model_name=self.model_name)
+        emb = validate_embeddings(
+            self._encode(missing, kind, lang), len(missing), model_name=self.model_name, texts=missing
+        )
         if self.normalize:
-            norms = np.linalg.norm(emb, axis=1, keepdims=True)
-            emb = emb / np.maximum(norms, np.finfo(np.float32).tiny)
+            emb = normalize_embeddings(emb, model_name=self.model_name, texts=missing)
+        else:
+            check_dot_product_range(emb, model_name=self.model_name)
         emb = np.ascontiguousarray(emb, dtype=np.float32)
         self.n_calls += 1
         self.n_encoded += len(missing)
@@ -239,16 +273,133 @@ class LareqaEvaluator:
         queries = prepared.queries[subset.query_lang][rows]
         if subset.candidate_lang is None:
             candidates = prepared.pool
-            measures = DEFAULT_MEASURES
         else:
             candidates = prepared.candidates[subset.candidate_lang]
-            measures = tuple(m for m in DEFAULT_MEASURES if not isinstance(m, RankDistance))
         assert candidates is not None, "prepare() was not called with this subset"
-        ranks = rank_relevant(queries, candidates, relevant)
+        return self.score_ranks(subset, rank_relevant(queries, candidates, relevant))
+
+    def score_ranks(self, subset: Subset, ranks: RelevantRanks) -> dict[str, float]:
+        """The subset's score dict from its relevant ranks (whatever produced them: embeddings or a run)."""
+        measures = DEFAULT_MEASURES
+        if subset.candidate_lang is not None:
+            measures = tuple(m for m in DEFAULT_MEASURES if not isinstance(m, RankDistance))
         scores = evaluate_ranks(ranks, measures)
-        scores["num_queries"] = len(rows)
-        scores["num_candidates"] = int(candidates.shape[0])
+        scores["num_queries"] = ranks.n_queries
+        scores["num_candidates"] = int(ranks.n_candidates)
         return scores
+
+    # --- search models (index/search instead of embeddings) -------------------------------------------
+
+    @staticmethod
+    def candidate_key(subset: Subset) -> str:
+        """The candidate set a subset ranks: its candidate language, or ``"multi"`` for the pool."""
+        return MULTI if subset.candidate_lang is None else subset.candidate_lang
+
+    def candidate_set(self, key: str) -> tuple[list[str], list[str]]:
+        """(ids, texts) of a candidate set, in the order of the relevance indices (pool: language order)."""
+        langs = self.languages if key == MULTI else (key,)
+        ids = [c.uid for lang in langs for c in self.corpus.languages[lang].candidates]
+        texts = [t for lang in langs for t in self.candidate_texts(lang)]
+        return ids, texts
+
+    def query_ids(self, subset: Subset) -> list[str]:
+        """``<lang>_<qid>`` of the subset's queries (those with an answer), in relevance order."""
+        questions = self.corpus.languages[subset.query_lang].questions
+        return [f"{subset.query_lang}_{questions[r].qid}" for r in self.relevance(subset)[0]]
+
+    def score_by_search(
+        self,
+        engine: SearchEngine,
+        subsets: Sequence[Subset],
+        query_sets: Mapping[str, Mapping[str, Sequence[str]]] | None = None,
+        *,
+        on_run: RunSink | None = None,
+        chunk_size: int = 256,
+    ) -> dict[str, dict[str, dict[str, float]]]:
+        """``{query set: {subset: scores}}`` of a search model, each candidate set indexed once.
+
+        ``query_sets`` maps a name to replacement question texts per language (aligned with the
+        questions, like :meth:`prepare_queries`); default ``{"clean": the questions}``. Candidate sets are
+        visited in a fixed order (each language, then the pool): ``engine.index`` once per set, then
+        every subset and query set ranked against it, asking for ``top_k`` = the set's size, in chunks of
+        ``chunk_size`` queries (a full-depth run of 13k hits per query is big as Python dicts). Scores
+        come from the same metrics as the encoder path, plus ``search_depth`` (the fewest candidates
+        returned for any query; below ``num_candidates`` the run was truncated, see
+        :mod:`hbt_bench.runs` for how unreturned relevant candidates are ranked) and
+        ``search_unreturned_relevant``. ``on_run(query set, subset, query ids, run rows)`` sees every
+        run chunk (e.g. to write predictions).
+        """
+        if query_sets is None:
+            query_sets = {"clean": {lang: self.query_texts(lang) for lang in self.languages}}
+        for name, by_lang in query_sets.items():
+            for lang, texts in by_lang.items():
+                n_questions = len(self.corpus.languages[lang].questions)
+                if len(texts) != n_questions:
+                    raise ValueError(
+                        f"query set {name}: {len(texts)} texts for {lang}, but {self.corpus.name} has "
+                        f"{n_questions} questions"
+                    )
+        order = [*self.languages, MULTI]
+        by_key = {key: [s for s in subsets if self.candidate_key(s) == key] for key in order}
+        out: dict[str, dict[str, dict[str, float]]] = {name: {} for name in query_sets}
+        for key, group in by_key.items():
+            if not group:
+                continue
+            ids, texts = self.candidate_set(key)
+            engine.index(key, ids, texts, group[0])
+            index = {cid: i for i, cid in enumerate(ids)}
+            for subset in group:
+                rows, relevant = self.relevance(subset)
+                if len(rows) == 0:
+                    raise ValueError(
+                        f"subset {subset.name} of {self.corpus.name} has no query with an answer"
+                    )
+                qids = self.query_ids(subset)
+                for name, by_lang in query_sets.items():
+                    if subset.query_lang not in by_lang:
+                        continue
+                    q_texts = [by_lang[subset.query_lang][r] for r in rows]
+                    what = f"{engine.name} on {subset.name}"
+                    width = max(len(r) for r in relevant)
+                    ranks = np.zeros((len(rows), width), dtype=np.int64)
+                    depth = np.zeros(len(rows), dtype=np.int64)
+                    unreturned = 0
+                    for start in range(0, len(rows), chunk_size):
+                        stop = min(start + chunk_size, len(rows))
+                        hits = engine.search(key, subset, qids[start:stop], q_texts[start:stop], len(ids))
+                        if on_run is not None:
+                            on_run(name, subset, qids[start:stop], hits)
+                        # Ranks chunk by chunk: a whole pooled run (~1.2k x 13k hits as dicts) is ~1 GB.
+                        rr = relevant_ranks_from_run(hits, index, relevant[start:stop], what=what)
+                        ranks[start:stop, : rr.ranks.ranks.shape[1]] = rr.ranks.ranks
+                        depth[start:stop] = rr.depth
+                        unreturned += rr.unreturned
+                        del hits
+                    n_rel = np.array([len(r) for r in relevant], dtype=np.int64)
+                    scores = self.score_ranks(subset, RelevantRanks(ranks, n_rel, len(ids)))
+                    scores["search_depth"] = int(depth.min())
+                    scores["search_unreturned_relevant"] = unreturned
+                    out[name][subset.name] = scores
+        return out
+
+    def top_hits(
+        self, prepared: PreparedEmbeddings, subset: Subset, k: int, *, chunk_size: int = 256
+    ) -> Iterator[tuple[list[str], list[dict[str, float]]]]:
+        """The ``k`` best candidates per query of an encoder, as runs ``{candidate id: score}`` (tie rule of
+        :mod:`hbt_bench.metrics`), chunk by chunk: what mteb's predictions files hold."""
+        rows, _ = self.relevance(subset)
+        qids = self.query_ids(subset)
+        ids, _ = self.candidate_set(self.candidate_key(subset))
+        queries = prepared.queries[subset.query_lang][rows]
+        candidates = (
+            prepared.pool if subset.candidate_lang is None else prepared.candidates[subset.candidate_lang]
+        )
+        assert candidates is not None, "prepare() was not called with this subset"
+        for start in range(0, len(rows), chunk_size):
+            scores = queries[start : start + chunk_size] @ candidates.T
+            top = top_k_indices(scores, k)
+            hits = [{ids[j]: float(scores[i, j]) for j in top[i]} for i in range(top.shape[0])]
+            yield qids[start : start + chunk_size], hits
 
     def score(self, store: EmbeddingStore, subsets: Sequence[Subset] | None = None) -> dict[str, dict]:
         """Score ``subsets`` (default: all) and return ``{subset name: scores}``."""

@@ -30,4 +30,6 @@ def iter_jsonl(path: str | Path, error: type[Exception], what: str = "file") -> 
                 value = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise error(f"{where}: not valid JSON ({exc.msg} at column {exc.colno})") from exc
+            except RecursionError:  # the parser's nesting limit (about 1000 levels)
+                raise error(f"{where}: JSON nested too deeply") from None
             yield where, value

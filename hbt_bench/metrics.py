@@ -4,8 +4,8 @@ LAReQA-style evaluation ranks *every* candidate for every query (mAP over the wh
 distance over the pooled corpus), so nothing here is approximate or truncated. Only the ranks of the
 relevant candidates are needed: for a relevant candidate ``d`` with score ``t``, its rank is a count
 over the query's score row, so :func:`rank_relevant` never sorts a row. It computes the scores in
-chunks of queries with one float32 GEMM per tile and counts, per relevant item, how many candidates
-score higher, in cache-sized blocks with vectorised comparisons.
+chunks of queries with one single-threaded float32 GEMM per tile and counts, per relevant item, how
+many candidates score higher, in cache-sized blocks with vectorised comparisons.
 
 Ranking rule (deterministic, with ties)
     Candidates are sorted by descending score; ties are broken by ascending candidate index, i.e. a
@@ -16,29 +16,46 @@ Ranking rule (deterministic, with ties)
     Exact ties do occur in real data: duplicate candidate sentences get identical embeddings.
 
 Determinism of the scores
-    ``scores = query_emb @ cand_emb.T`` in float32. BLAS rounding depends on how a product is tiled,
-    so two things are pinned down:
+    ``scores = query_emb @ cand_emb.T`` in float32. BLAS rounding depends on how a product is split
+    up, so three things are pinned down:
 
-    - the GEMM always runs on the same fixed, aligned tiles of ``_GEMM_TILE`` query rows, so the
-      results do not depend on ``chunk_size`` (they may differ from a one-shot ``Q @ C.T`` in the
-      last bit, never from run to run on one machine);
+    - the GEMM always runs on the same fixed, aligned tiles of ``_GEMM_TILE`` query rows by
+      ``_GEMM_COLS`` candidates (a BLAS rounds an entry differently in a product of another shape),
+      so the results do not depend on ``chunk_size`` (they may differ from a one-shot ``Q @ C.T``
+      in the last bit);
+    - each tile's GEMM runs on exactly one BLAS thread (``threadpoolctl``), because a multi-threaded
+      BLAS splits a product differently for another thread count and rounds differently: with
+      numpy's OpenBLAS, one and two threads gave hash-ngram's XQuAD-R zh-multi rank distance as
+      11062.7311 and 11062.7269. The tiles are spread over as many Python threads as the BLAS had
+      (``OPENBLAS_NUM_THREADS`` etc. still bound the cores used), so the speed stays that of a
+      multi-threaded GEMM while every score is computed the same way whatever the thread count
+      (measured on 2 cores, XQuAD-R pooled size: no slower than one 2-thread GEMM per chunk);
     - candidates with bitwise-identical vectors (-0.0 counted as 0.0) get the score computed for the
       first of them, because BLAS may round the same dot product differently in another column, and
       that must not split a real tie.
 
+    So the ranks depend only on the inputs, the BLAS library and the CPU's kernel (OpenBLAS picks
+    one per CPU family): the same on every run and thread count on one machine, but not promised
+    bit-for-bit across machines. While scoring, every BLAS library of the process is limited to one
+    thread (restored afterwards), which slows BLAS calls other threads make at the same time.
+
     The relevant item's score is read from the same score row it is compared against.
 
 Measures are small declarative objects in the spirit of ``ir_measures``; ``name`` is the MTEB score
-key and :func:`parse_measure` is its inverse. This module imports only numpy and the stdlib.
+key and :func:`parse_measure` is its inverse. This module imports only numpy and the stdlib at
+import time (``threadpoolctl`` when scoring).
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import numpy as np
 
@@ -60,6 +77,10 @@ __all__ = [
 #: Query rows per GEMM call. Fixed (not derived from ``chunk_size``) so the float32 scores, and with
 #: them the ranks, are the same for every chunk size. 256 rows cost ~8% over 1024-row calls.
 _GEMM_TILE = 256
+#: Candidate columns per GEMM call. Fixed too: a BLAS rounds an entry differently in a product of
+#: another shape, even on one thread. Column blocks give the tile runner enough tiles to keep many
+#: cores busy (a 1024-row chunk of the 13,014-candidate pool makes 28) without a larger score buffer.
+_GEMM_COLS = 2048
 #: Size of the boolean comparison buffer: small enough to stay in L2/L3 cache.
 _COMPARE_BUFFER_BYTES = 1 << 21
 #: Largest number of uint64 words whose 0/1 bytes can be summed lane-wise without carrying (255).
@@ -130,26 +151,96 @@ def rank_relevant(
     counter = _ThresholdCounter(n_c, max_rel)
     ranks = np.zeros((n_q, max_rel), dtype=np.int64)
     c_t = c.T
-    for start in range(0, n_q, chunk_rows):
-        stop = min(start + chunk_rows, n_q)
-        s = scores[: stop - start]
-        with np.errstate(over="ignore", invalid="ignore"):  # NaN is checked below; inf ranks fine
-            for t0 in range(start, stop, _GEMM_TILE):  # start is a multiple of the tile: tiles stay aligned
-                t1 = min(t0 + _GEMM_TILE, stop)
-                np.matmul(q[t0:t1], c_t, out=s[t0 - start : t1 - start])
-        if check_nan:
-            bad = np.isnan(s).any(axis=1)
-            if bad.any():
-                raise ValueError(f"scores of query {start + int(np.argmax(bad))} contain NaN")
-        if dups.size:
-            s[:, dups] = s[:, reps]
-        ranks[start:stop] = _chunk_ranks(s, rel[start:stop], n_rel[start:stop], counter)
+    col_blocks = range(0, n_c, _GEMM_COLS)
+    tiles_per_chunk = -(-chunk_rows // _GEMM_TILE) * len(col_blocks)
+    with _one_blas_thread() as workers, _tile_runner(min(workers, tiles_per_chunk)) as run:
+        for start in range(0, n_q, chunk_rows):
+            stop = min(start + chunk_rows, n_q)
+            s = scores[: stop - start]
+
+            def gemm(tile: tuple[int, int], start: int = start, stop: int = stop, s: np.ndarray = s) -> None:
+                (t0, j0), t1 = tile, min(tile[0] + _GEMM_TILE, stop)
+                j1 = min(j0 + _GEMM_COLS, n_c)
+                with np.errstate(over="ignore", invalid="ignore"):  # NaN is checked below; inf ranks fine
+                    np.matmul(q[t0:t1], c_t[:, j0:j1], out=s[t0 - start : t1 - start, j0:j1])
+
+            # start is a multiple of the tile height, so the tiles are the same for every chunk_size
+            run(gemm, [(t0, j0) for t0 in range(start, stop, _GEMM_TILE) for j0 in col_blocks])
+            if check_nan:
+                bad = np.isnan(s).any(axis=1)
+                if bad.any():
+                    raise ValueError(f"scores of query {start + int(np.argmax(bad))} contain NaN")
+            if dups.size:
+                s[:, dups] = s[:, reps]
+            ranks[start:stop] = _chunk_ranks(s, rel[start:stop], n_rel[start:stop], counter)
 
     valid = np.arange(max_rel) < n_rel[:, None]
     ranks[~valid] = n_c + 1  # sorts after every real rank
     ranks.sort(axis=1)
     ranks[~valid] = 0
     return RelevantRanks(ranks=ranks, n_relevant=n_rel, n_candidates=n_c)
+
+
+# Nesting count and saved limits of :func:`_one_blas_thread`, shared by every thread of the process:
+# the BLAS thread count is process-wide, so only the outermost entry limits it and only the last
+# exit restores it (concurrent calls must not restore it under each other's feet).
+_T = TypeVar("_T")
+_BLAS_LOCK = threading.Lock()
+_blas_depth = 0
+_blas_limiter: object | None = None
+_blas_threads = 1
+
+
+@contextmanager
+def _one_blas_thread() -> Iterator[int]:
+    """Limit every BLAS library of the process to one thread; yield the thread count it had before.
+
+    A GEMM's rounding must not depend on how many threads share it (see the module docstring); the
+    previous count (the smallest among the process's BLAS libraries, so a limit the user set on one
+    of them holds) becomes the number of Python threads that run tiles side by side.
+    """
+    global _blas_depth, _blas_limiter, _blas_threads
+    with _BLAS_LOCK:
+        if _blas_depth == 0:
+            from threadpoolctl import ThreadpoolController  # lazy: ~20 ms, only needed to score
+
+            blas = ThreadpoolController().select(user_api="blas")
+            _blas_threads = min([lib.num_threads for lib in blas.lib_controllers], default=1)
+            _blas_limiter = blas.limit(limits=1)  # applied on creation
+        _blas_depth += 1
+        threads = _blas_threads
+    try:
+        yield threads
+    finally:
+        with _BLAS_LOCK:
+            _blas_depth -= 1
+            if _blas_depth == 0 and _blas_limiter is not None:
+                _blas_limiter.restore_original_limits()  # type: ignore[attr-defined]
+                _blas_limiter = None
+
+
+@contextmanager
+def _tile_runner(workers: int) -> Iterator[Callable[[Callable[[_T], None], Sequence[_T]], None]]:
+    """Yield ``run(fn, items)``, which calls ``fn`` on every item and returns when all are done.
+
+    With ``workers > 1`` the calls run on that many threads (numpy's GEMM releases the GIL). Which
+    thread computes a tile never changes its result: each tile is one single-threaded BLAS call.
+    """
+    if workers <= 1:
+
+        def run_here(fn: Callable[[_T], None], items: Sequence[_T]) -> None:
+            for item in items:
+                fn(item)
+
+        yield run_here
+        return
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hbt-gemm") as pool:
+
+        def run_pooled(fn: Callable[[_T], None], items: Sequence[_T]) -> None:
+            for future in [pool.submit(fn, item) for item in items]:
+                future.result()  # re-raises a worker's exception here
+
+        yield run_pooled
 
 
 def _chunk_ranks(s: np.ndarray, rel: np.ndarray, n_rel: np.ndarray, counter: _ThresholdCounter) -> np.ndarray:

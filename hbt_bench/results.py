@@ -1,9 +1,19 @@
-"""Writing mteb TaskResults into a results folder (mteb's ResultCache layout) all-or-nothing.
+"""Writing mteb TaskResults into a results folder (mteb's ResultCache layout) all-or-nothing and safely.
 
 Used by ``hbt-bench eval``, ``attack run`` and the training sweep: every file is staged with mteb's own
 ``ResultCache.save_to_cache`` in a temporary folder inside the destination and only then moved into
 place, so a failure leaves no half-written result behind. ``run_settings.jsonl`` (one line per task) is
 merged rather than replaced, so writing one task's results keeps the other tasks' settings.
+
+Three guards, because the layout ``results/<model>/<revision>/<Task>.json`` holds one file per task:
+
+* every name that becomes a path (model name, model revision, experiment name, task name) is checked
+  with :mod:`hbt_bench.paths` before anything is written, so nothing lands outside the folder;
+* a stored result on another dataset revision (a variant such as ``+langs-en-de`` or
+  ``+sentence+context`` versus the standard task, either way round) is never replaced:
+  :class:`ResultConflictError` names the file and both revisions;
+* writers in several processes take a file lock (``<folder>/results/.hbt-bench.lock``, a place mteb's
+  loaders never read) around the check-merge-replace, so no ``run_settings.jsonl`` line is lost.
 """
 
 from __future__ import annotations
@@ -15,9 +25,86 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["save_results_atomically"]
+from hbt_bench.errors import HbtBenchError
+from hbt_bench.paths import safe_component, safe_relative_path
+
+__all__ = [
+    "LOCK_NAME",
+    "ResultConflictError",
+    "check_result_names",
+    "lock_path",
+    "result_path",
+    "save_results_atomically",
+    "stored_revision",
+]
 
 RUN_SETTINGS = "run_settings.jsonl"
+LOCK_NAME = ".hbt-bench.lock"
+
+
+class ResultConflictError(HbtBenchError):
+    """A results file already holds this task on another dataset revision (variant vs standard)."""
+
+
+def check_result_names(meta: Any, task_names: Sequence[str] = ()) -> None:
+    """Raise :class:`~hbt_bench.paths.UnsafeNameError` unless every name that becomes a path is safe.
+
+    mteb joins ``meta.name`` (``/`` -> ``__``), ``meta.revision``, the experiment name and the task name
+    into a path without a check; ``../..`` or an absolute revision would write outside the folder.
+    """
+    name = getattr(meta, "name", None)
+    safe_relative_path(name, "model name")
+    safe_component(getattr(meta, "revision", None), f"revision of model {name!r}")
+    experiment = getattr(meta, "experiment_name", None)
+    if experiment is not None:
+        safe_component(experiment, f"experiment name of model {name!r}")
+    for task_name in task_names:
+        safe_component(task_name, "task name")
+
+
+def lock_path(output_folder: str | Path) -> Path:
+    """The lock file of a results folder (its ``results/`` folder is created: a lock needs a home)."""
+    results = Path(output_folder) / "results"
+    results.mkdir(parents=True, exist_ok=True)
+    return results / LOCK_NAME
+
+
+def result_path(output_folder: str | Path, meta: Any, task_name: str) -> Path:
+    """Where ``save_results_atomically`` puts ``task_name``'s result of ``meta``'s model (names checked)."""
+    import mteb
+
+    check_result_names(meta, [task_name])
+    layout = mteb.ResultCache.__new__(mteb.ResultCache)  # mteb's layout without its __init__'s mkdir
+    layout.cache_path = Path(output_folder)
+    return layout.get_task_result_path(task_name, meta)
+
+
+def stored_revision(path: Path) -> str | None:
+    """The dataset revision of the result stored at ``path``; ``None`` when there is no file."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise ResultConflictError(
+            f"{path}: exists but is not a readable mteb result ({exc}); move it away or choose another "
+            "output folder"
+        ) from exc
+    revision = data.get("dataset_revision") if isinstance(data, dict) else None
+    if not isinstance(revision, str):
+        raise ResultConflictError(f"{path}: exists but has no dataset_revision; move it away")
+    return revision
+
+
+def check_no_conflict(path: Path, task_name: str, revision: str) -> None:
+    """Refuse to replace a stored result of another dataset revision (why: one file per task name)."""
+    stored = stored_revision(path)
+    if stored is not None and stored != revision:
+        raise ResultConflictError(
+            f"{path} holds {task_name} results on dataset revision {stored!r}; refusing to replace them "
+            f"with results on revision {revision!r} (a task variant and the standard task share this file "
+            "name in mteb's layout). Write to another output folder or move the file away."
+        )
 
 
 def _merge_run_settings(staged: Path, existing: Path) -> None:
@@ -40,24 +127,36 @@ def _merge_run_settings(staged: Path, existing: Path) -> None:
 def save_results_atomically(
     results: Sequence[Any], meta: Any, output_folder: str | Path, encode_kwargs: dict
 ) -> list[Path]:
-    """Write TaskResults of the model described by ``meta`` under ``output_folder/results/...``."""
+    """Write TaskResults of the model described by ``meta`` under ``output_folder/results/...``.
+
+    Names are checked and conflicts looked for before anything is written; the whole write holds the
+    folder's file lock. Raises :class:`ResultConflictError` / ``UnsafeNameError`` (both
+    :class:`~hbt_bench.errors.HbtBenchError`) with nothing written.
+    """
     import mteb
+    from filelock import FileLock
 
     output_folder = Path(output_folder)
+    targets = [(tr, result_path(output_folder, meta, tr.task_name)) for tr in results]
+    if output_folder.exists() and not output_folder.is_dir():
+        raise HbtBenchError(f"output folder {output_folder}: exists and is not a directory")
     output_folder.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    with tempfile.TemporaryDirectory(dir=output_folder, prefix=".hbt-tmp-") as tmp:
-        staging = mteb.ResultCache(tmp)
-        for tr in results:
-            staging.save_to_cache(tr, meta, encode_kwargs=encode_kwargs)
-        staged = sorted(p for p in Path(tmp).rglob("*") if p.is_file())
-        for src in staged:
-            dst = output_folder / src.relative_to(tmp)
-            if src.name == RUN_SETTINGS and dst.is_file():
-                _merge_run_settings(src, dst)
-        for src in staged:
-            dst = output_folder / src.relative_to(tmp)
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(src, dst)
-            written.append(dst)
+    with FileLock(lock_path(output_folder)):
+        for tr, path in targets:
+            check_no_conflict(path, tr.task_name, tr.dataset_revision)
+        with tempfile.TemporaryDirectory(dir=output_folder, prefix=".hbt-tmp-") as tmp:
+            staging = mteb.ResultCache(tmp)
+            for tr in results:
+                staging.save_to_cache(tr, meta, encode_kwargs=encode_kwargs)
+            staged = sorted(p for p in Path(tmp).rglob("*") if p.is_file())
+            for src in staged:
+                dst = output_folder / src.relative_to(tmp)
+                if src.name == RUN_SETTINGS and dst.is_file():
+                    _merge_run_settings(src, dst)
+            for src in staged:
+                dst = output_folder / src.relative_to(tmp)
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(src, dst)
+                written.append(dst)
     return written

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from hbt_bench.cli import main
-from hbt_bench.errors import HbtBenchError
+from hbt_bench.data.lareqa import CANDIDATE_TEXT_MODES
 
 XQUADR_CANDIDATES = {
     "ar": 1222, "de": 1276, "el": 1234, "en": 1180, "es": 1215, "hi": 1244,
@@ -109,13 +111,16 @@ def test_eval_passes_the_candidate_text_to_the_tasks(shared_data, tmp_path, monk
     """--candidate-text reaches every task (and its revision); --tasks only accepts hbt-bench tasks."""
     import mteb
 
+    from hbt_bench import cli
+
     seen = []
 
-    def fake_evaluate(model, tasks, **kwargs):
+    def fake_evaluate(model, tasks, **kwargs):  # called once per task (each is written when done)
         seen.extend(tasks)
-        raise HbtBenchError("stop after capturing the tasks")
+        return SimpleNamespace(task_results=[None])
 
     monkeypatch.setattr(mteb, "evaluate", fake_evaluate)
+    monkeypatch.setattr(cli, "print_task_summary", lambda result: None)
     args = [
         "eval",
         "--model",
@@ -125,10 +130,10 @@ def test_eval_passes_the_candidate_text_to_the_tasks(shared_data, tmp_path, monk
         "--data-dir",
         str(shared_data),
     ]
-    assert main([*args, "--candidate-text", "sentence+context"]) == 2
+    assert main([*args, "--candidate-text", "sentence+context-xtreme"]) == 0
     assert [t.metadata.name for t in seen] == ["XQuADR", "MLQAR"]
-    assert all(t.candidate_mode == "sentence+context" for t in seen)
-    assert all(t.metadata.revision.endswith("+sentence+context") for t in seen)
+    assert all(t.candidate_mode == "sentence+context-xtreme" for t in seen)
+    assert all(t.metadata.revision.endswith("+sentence+context-xtreme") for t in seen)
     capsys.readouterr()
     assert main(["eval", "--model", "builtin:hash-ngram", "--tasks", "STS12"]) == 2
     assert "STS12" in capsys.readouterr().err
@@ -153,3 +158,188 @@ def test_adversarial_summary_prints_clean_vs_adversarial_and_each_recipe(capsys)
     every = {k.removeprefix(prefix) for e in tr.scores["test"] for k in e if k.startswith(prefix)}
     assert recipes == sorted(every) and "zh-morphonym@10pct" in every
     assert "mean " in out and "relative robustness" in out
+
+
+# --- resume, Ctrl-C, embedding cache, checks before anything runs (issue 9, findings 2, 3, 5, 8) ---------
+
+STATE: dict = {"calls": 0, "loads": 0, "interrupt_at": None, "revision": "r1"}
+
+
+class CountingEncoder:
+    """Deterministic 16-d embeddings from a hash of each text; counts its calls; can 'be killed'."""
+
+    name = "test/counting"
+    dim = 16
+
+    def __init__(self) -> None:
+        self.revision = STATE["revision"]
+
+    def encode(self, texts):
+        import hashlib
+
+        STATE["calls"] += 1
+        if STATE["interrupt_at"] is not None and STATE["calls"] >= STATE["interrupt_at"]:
+            raise KeyboardInterrupt
+        rows = [np.frombuffer(hashlib.sha256(t.encode()).digest()[:16], dtype=np.uint8) for t in texts]
+        return np.stack(rows).astype(np.float32) + 1.0
+
+
+def counting_encoder():
+    """A factory for ``--model tests.test_cli:counting_encoder``."""
+    STATE["loads"] += 1
+    return CountingEncoder()
+
+
+@pytest.fixture
+def counting(monkeypatch):
+    monkeypatch.setitem(STATE, "calls", 0)
+    monkeypatch.setitem(STATE, "loads", 0)
+    monkeypatch.setitem(STATE, "interrupt_at", None)
+    monkeypatch.setitem(STATE, "revision", "r1")
+    return STATE
+
+
+def _eval(shared_data, out, *extra, tasks="XQuADR,MLQAR", languages="en"):
+    STATE["calls"] = 0
+    args = ["eval", "--model", "tests.test_cli:counting_encoder", "--tasks", tasks, "--quiet"]
+    args += ["--data-dir", str(shared_data), "--output-folder", str(out)]
+    args += ["--languages", languages] if languages else []
+    return main([*args, *extra])
+
+
+def _scores(out: Path) -> dict:
+    return {p.name: json.loads(p.read_text())["scores"] for p in sorted(out.rglob("*R.json"))}
+
+
+def test_a_killed_eval_resumes_without_recomputing_finished_tasks(shared_data, tmp_path, counting, capsys):
+    """Finding 5 and Ctrl-C: each task is written when done; a re-run reuses it and equals a full run."""
+    assert _eval(shared_data, tmp_path / "x", tasks="XQuADR") == 0
+    xquadr_calls = counting["calls"]
+    assert _eval(shared_data, tmp_path / "full") == 0
+    full_calls = counting["calls"]
+    assert full_calls > xquadr_calls > 0
+    capsys.readouterr()
+
+    out = tmp_path / "killed"
+    counting["interrupt_at"] = xquadr_calls + 1  # Ctrl-C at MLQAR's first encode
+    assert _eval(shared_data, out) == 130
+    err = capsys.readouterr().err
+    assert err.strip() == "hbt-bench: interrupted" and "Traceback" not in err
+    assert [p.name for p in out.rglob("*R.json")] == ["XQuADR.json"]
+    assert not list(out.glob(".hbt-tmp-*"))
+
+    counting["interrupt_at"] = None
+    assert _eval(shared_data, out) == 0
+    assert counting["calls"] == full_calls - xquadr_calls  # XQuADR not recomputed
+    assert "XQuADR: reusing the complete stored result" in capsys.readouterr().out
+    assert _scores(out) == _scores(tmp_path / "full")
+    settings = (next(out.rglob("run_settings.jsonl"))).read_text().splitlines()
+    assert sorted(json.loads(line)["task"] for line in settings) == ["MLQAR", "XQuADR"]
+
+
+def test_overwrite_strategies(shared_data, tmp_path, counting, capsys):
+    out = tmp_path / "out"
+    assert _eval(shared_data, out, "--overwrite-strategy", "only-cache") == 2
+    assert "only-cache: no complete XQuADR result" in capsys.readouterr().err
+    assert counting["calls"] == 0 and not out.exists()
+    assert _eval(shared_data, out) == 0
+    first, calls = _scores(out), counting["calls"]
+    for strategy, expected_calls in (("only-cache", 0), ("never", 0), ("only-missing", 0), ("always", calls)):
+        assert _eval(shared_data, out, "--overwrite-strategy", strategy) == 0, strategy
+        assert counting["calls"] == expected_calls, strategy
+        assert _scores(out) == first, strategy
+
+
+def test_never_refuses_to_complete_a_partial_result(shared_data, tmp_path, counting, capsys):
+    import mteb
+
+    out = tmp_path / "out"
+    assert _eval(shared_data, out, tasks="XQuADR") == 0
+    [path] = out.rglob("XQuADR.json")
+    partial = mteb.TaskResult.from_disk(path)
+    partial.scores["test"] = [e for e in partial.scores["test"] if e["hf_subset"] == "en-en"]
+    partial.to_disk(path)
+    capsys.readouterr()
+    assert _eval(shared_data, out, "--overwrite-strategy", "never", tasks="XQuADR") == 2
+    assert "en-multi" in capsys.readouterr().err and counting["calls"] == 0
+    assert _eval(shared_data, out, tasks="XQuADR") == 0  # only-missing: the partial file is completed
+    assert {e["hf_subset"] for e in mteb.TaskResult.from_disk(path).scores["test"]} == {"en-en", "en-multi"}
+
+
+def test_the_embedding_cache_makes_a_rerun_encode_nothing(shared_data, tmp_path, counting):
+    cache = tmp_path / "emb"
+    assert _eval(shared_data, tmp_path / "a", "--embedding-cache", str(cache)) == 0
+    assert counting["calls"] > 0
+    assert _eval(shared_data, tmp_path / "b", "--embedding-cache", str(cache)) == 0
+    assert counting["calls"] == 0
+    assert _scores(tmp_path / "b") == _scores(tmp_path / "a")
+    assert (cache / "test__counting" / "r1").is_dir()  # namespaced per model: mteb keys by task and text only
+
+
+@pytest.mark.parametrize("where", ["file", "under-a-file"])
+def test_an_unusable_output_folder_fails_before_the_model_loads(
+    shared_data, tmp_path, counting, capsys, where
+):
+    blocker = tmp_path / "taken"
+    blocker.write_text("not a folder")
+    out = blocker if where == "file" else blocker / "sub"
+    assert _eval(shared_data, out) == 2
+    err = capsys.readouterr().err
+    assert "--output-folder" in err and "not a directory" in err and "Traceback" not in err
+    assert counting["loads"] == 0
+    assert blocker.read_text() == "not a folder"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes anywhere")
+def test_a_read_only_output_folder_fails_before_the_model_loads(shared_data, tmp_path, counting, capsys):
+    parent = tmp_path / "ro"
+    parent.mkdir()
+    parent.chmod(0o500)
+    try:
+        assert _eval(shared_data, parent / "out") == 2
+    finally:
+        parent.chmod(0o700)
+    assert "not writable" in capsys.readouterr().err and counting["loads"] == 0
+
+
+@pytest.mark.parametrize("revision", ["../../../../escaped", str(Path("/tmp") / "hbt-cli-escaped"), ".."])
+def test_an_unsafe_model_revision_is_refused_before_anything_runs(
+    shared_data, tmp_path, counting, capsys, revision
+):
+    """Finding 3: revision="../../../../escaped" wrote XQuADR.json outside --output-folder."""
+    counting["revision"] = revision
+    out = tmp_path / "a" / "b" / "c" / "out"
+    assert _eval(shared_data, out, tasks="XQuADR") == 2
+    assert "revision" in capsys.readouterr().err
+    assert counting["calls"] == 0
+    assert not [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert not (Path("/tmp") / "hbt-cli-escaped").exists()
+
+
+def test_a_variant_never_replaces_the_standard_result_and_back(shared_data, tmp_path, counting, capsys):
+    """Finding 2, both directions, refused before anything is computed; the stored file is untouched."""
+    out = tmp_path / "out"
+    assert _eval(shared_data, out, tasks="XQuADR", languages="en") == 0
+    [path] = out.rglob("XQuADR.json")
+    before = path.read_bytes()
+    capsys.readouterr()
+    context = CANDIDATE_TEXT_MODES[1]  # sentence plus its paragraph
+    for languages, candidate_text in (("en,de", "sentence"), ("en", context), ("", "sentence")):
+        extra = ["--candidate-text", candidate_text]
+        assert _eval(shared_data, out, *extra, tasks="XQuADR", languages=languages) == 2
+        err = capsys.readouterr().err
+        assert str(path) in err and "+langs-en'" in err and "refusing to replace" in err
+        assert counting["calls"] == 0 and path.read_bytes() == before
+
+    standard = tmp_path / "std"  # a standard stored result (hash-ngram's, committed), then a variant run
+    stored = Path(__file__).resolve().parents[1] / "leaderboard" / "results" / "hbt-bench__hash-ngram"
+    shutil.copytree(stored, standard / "results" / "hbt-bench__hash-ngram")
+    target = standard / "results" / "hbt-bench__hash-ngram" / "0.1.0" / "XQuADR.json"
+    before = target.read_bytes()
+    args = ["eval", "--model", "builtin:hash-ngram", "--tasks", "XQuADR", "--languages", "en,de"]
+    assert main([*args, "--output-folder", str(standard), "--data-dir", str(shared_data), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert (
+        str(target) in err and "'lareqa-9bc8c7f-hbt1'" in err and "'lareqa-9bc8c7f-hbt1+langs-de-en'" in err
+    )
+    assert target.read_bytes() == before

@@ -18,7 +18,9 @@ from hbt_bench.encoders import (
     HashNgramEncoder,
     TextEncoder,
     USEMultilingualEncoder,
+    check_dot_product_range,
     load_model,
+    normalize_embeddings,
     validate_embeddings,
 )
 from hbt_bench.errors import EncoderOutputError, ModelSpecError
@@ -183,6 +185,102 @@ def test_validate_embeddings_rejects_wrong_rows_and_shapes() -> None:
         validate_embeddings(np.zeros((2, 3, 4)), 2, model_name="org/m")
     with pytest.raises(EncoderOutputError, match="not a numeric array"):
         validate_embeddings([["a", "b"]], 1, model_name="org/m")
+
+
+def test_validate_embeddings_rejects_zero_dimensions() -> None:
+    with pytest.raises(EncoderOutputError, match=r"'org/flat' returned 0 dimensions.*shape \(3, 0\)"):
+        validate_embeddings(np.zeros((3, 0)), 3, model_name="org/flat")
+    # no texts, no rows: nothing to score, nothing wrong
+    assert validate_embeddings(np.zeros((0, 0)), 0, model_name="org/flat").shape == (0, 0)
+
+
+def test_validate_embeddings_rejects_values_beyond_float32() -> None:
+    """float64 output that is finite but overflows float32 is named as such, not as NaN/inf."""
+    emb = np.ones((3, 2))
+    emb[1, 0] = 1e39
+    with pytest.raises(EncoderOutputError, match=r"'org/huge'.*1e\+39.*float32.*row: 1"):
+        validate_embeddings(emb, 3, model_name="org/huge")
+
+
+def test_validate_embeddings_rejects_all_zero_rows() -> None:
+    with pytest.raises(
+        EncoderOutputError, match=r"'org/zero' returned all-zero vectors for all 3 non-empty texts"
+    ):
+        validate_embeddings(np.zeros((3, 4)), 3, model_name="org/zero", texts=["a b", "c d", "e f"])
+
+
+def test_validate_embeddings_rejects_constant_output() -> None:
+    emb = np.tile(np.array([0.5, -1.0, 2.0], np.float32), (4, 1))
+    texts = ["one", "two", "three", "four"]
+    with pytest.raises(
+        EncoderOutputError, match=r"'org/const' returned the same vector for all 4 non-empty texts"
+    ):
+        validate_embeddings(emb, 4, model_name="org/const", texts=texts)
+    emb[2] = -0.0 * emb[2] + emb[2]  # still bitwise the same values
+    with pytest.raises(EncoderOutputError, match="same vector"):
+        validate_embeddings(emb, 4, model_name="org/const", texts=texts)
+
+
+def test_validate_embeddings_allows_zero_rows_for_empty_texts_and_single_rows() -> None:
+    """Lexical encoders give empty (or OOV-only) texts a zero row: allowed unless every real text has one."""
+    emb = np.zeros((4, 3), np.float32)
+    emb[1] = [1, 0, 0]
+    emb[3] = [0, 1, 0]
+    texts = ["", "a b", " \t", "c d"]
+    np.testing.assert_array_equal(validate_embeddings(emb, 4, model_name="m", texts=texts), emb)
+    emb[3] = 0  # one zero row for a non-empty text is allowed ...
+    validate_embeddings(emb, 4, model_name="m", texts=texts)
+    validate_embeddings(np.zeros((2, 3)), 2, model_name="m", texts=["", "  "])  # ... so are blank texts
+    validate_embeddings(np.zeros((1, 3)), 1, model_name="m", texts=["lonely"])  # one text proves nothing
+    # texts that differ only in case, width or spacing may share a vector (hash-ngram, uncased models)
+    same = np.ones((3, 3), np.float32)
+    validate_embeddings(same, 3, model_name="m", texts=["Hello  world", "hello world", "HELLO WORLD"])
+    # without texts only shapes and values are checked (mteb batches may legitimately repeat texts)
+    validate_embeddings(same, 3, model_name="m")
+
+
+def test_validate_embeddings_texts_must_match_rows() -> None:
+    with pytest.raises(ValueError, match="2 texts for 3"):
+        validate_embeddings(np.eye(3), 3, model_name="m", texts=["a", "b"])
+
+
+def test_normalize_embeddings_ranks_huge_vectors_like_scaled_ones() -> None:
+    """float32 rows ~1e20 have a squared norm beyond float32; they must still rank like rows ~1."""
+    rng = np.random.default_rng(3)
+    small = rng.standard_normal((40, 16)).astype(np.float32)
+    huge = small * np.float32(1e20)
+    tiny = small * np.float32(1e-30)
+    with np.errstate(over="ignore"):
+        assert not np.isfinite(np.linalg.norm(huge, axis=1)).any()  # the failure being guarded against
+    expected = small / np.linalg.norm(small.astype(np.float64), axis=1, keepdims=True)
+    for x in (small, huge, tiny):
+        out = normalize_embeddings(x, model_name="m")
+        assert out.dtype == np.float32
+        np.testing.assert_allclose(out, expected, rtol=0, atol=2e-7)
+    assert (normalize_embeddings(np.zeros((2, 3)), model_name="m") == 0).all()  # zero rows stay zero
+
+
+def test_normalize_embeddings_keeps_ordinary_rows_bit_for_bit() -> None:
+    """Rows of ordinary size are divided by their float32 norm exactly as before (stored results hold)."""
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((50, 32)).astype(np.float32) * np.float32(3.0)
+    np.testing.assert_array_equal(
+        normalize_embeddings(x, model_name="m"), x / np.linalg.norm(x, axis=1, keepdims=True)
+    )
+
+
+def test_normalize_embeddings_rejects_rows_that_differ_only_in_length() -> None:
+    v = np.array([1.0, 2.0, -2.0], np.float32)
+    emb = np.stack([v, 2 * v, 0.5 * v])
+    with pytest.raises(EncoderOutputError, match=r"'org/scale'.*same direction.*all 3 non-empty texts"):
+        normalize_embeddings(emb, model_name="org/scale", texts=["a", "b", "c"])
+
+
+def test_check_dot_product_range() -> None:
+    ok = np.full((2, 4), 1e9, np.float32)
+    check_dot_product_range(ok, model_name="m")
+    with pytest.raises(EncoderOutputError, match=r"'org/big'.*row 1.*overflow float32"):
+        check_dot_product_range(np.array([[1.0, 0.0], [3e19, 0.0]], np.float32), model_name="org/big")
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -246,10 +246,68 @@ def test_store_encodes_only_missing_texts_and_normalises():
     np.testing.assert_allclose(np.linalg.norm(store.matrix(QUERY, ["a b", "e f"]), axis=1), 1.0, rtol=1e-6)
 
 
+def _store_of(vectors: np.ndarray, *, normalize: bool = True, name: str = "acme/fixed") -> EmbeddingStore:
+    """A store whose encoder returns ``vectors[int(text)]`` for each text."""
+    return EmbeddingStore(
+        lambda texts, _k, _lang: vectors[[int(t) for t in texts]], normalize=normalize, model_name=name
+    )
+
+
+def test_store_ranks_huge_vectors_like_the_same_vectors_scaled_down():
+    """Rows ~1e20 (squared norm beyond float32) must rank exactly like the rows / 1e20."""
+    rng = np.random.default_rng(7)
+    q = rng.standard_normal((30, 24)).astype(np.float32)
+    c = rng.standard_normal((200, 24)).astype(np.float32)
+    relevant = [np.array([i, 100 + i]) for i in range(30)]
+    texts_q = [str(i) for i in range(30)]
+    texts_c = [str(i) for i in range(200)]
+    ranks = []
+    for scale in (np.float32(1), np.float32(1e20)):
+        qs, cs = _store_of(q * scale), _store_of(c * scale)
+        qs.ensure(QUERY, texts_q, "en")
+        cs.ensure(DOCUMENT, texts_c, "en")
+        ranks.append(rank_relevant(qs.matrix(QUERY, texts_q), cs.matrix(DOCUMENT, texts_c), relevant).ranks)
+    # expected: the ranking of the ordinary-sized copy, checked against a plain float64 argsort
+    scores = (q / np.linalg.norm(q, axis=1, keepdims=True)).astype(np.float64) @ (
+        c / np.linalg.norm(c, axis=1, keepdims=True)
+    ).astype(np.float64).T
+    order = np.argsort(-scores, axis=1, kind="stable")
+    by_hand = np.sort(np.argsort(order, axis=1)[np.arange(30)[:, None], np.stack(relevant)] + 1, axis=1)
+    np.testing.assert_array_equal(ranks[0], by_hand)
+    np.testing.assert_array_equal(ranks[1], by_hand)
+
+
+@pytest.mark.parametrize(
+    ("vectors", "normalize", "message"),
+    [
+        (np.zeros((5, 0), np.float32), True, "returned 0 dimensions"),
+        (np.zeros((5, 8), np.float32), True, "all-zero vectors for all 5 non-empty texts"),
+        (np.tile(np.arange(8, dtype=np.float32), (5, 1)), True, "the same vector for all 5"),
+        (np.arange(1, 6, dtype=np.float32)[:, None] * np.ones((5, 8), np.float32), True, "same direction"),
+        (np.full((5, 8), 1e19, np.float32) * np.arange(1, 6, dtype=np.float32)[:, None], False, "overflow"),
+    ],
+    ids=["dim0", "zeros", "constant", "parallel", "dot-overflow"],
+)
+def test_store_refuses_degenerate_embeddings(vectors, normalize, message):
+    store = _store_of(vectors, normalize=normalize, name="acme/degenerate")
+    with pytest.raises(EncoderOutputError, match=message) as ei:
+        store.ensure(DOCUMENT, [str(i) for i in range(5)], "en")
+    assert "acme/degenerate" in str(ei.value)
+    assert len(store) == 0 and store.n_encoded == 0  # nothing half-stored
+
+
+def test_store_accepts_a_zero_row_for_an_empty_text():
+    store = EmbeddingStore(lambda t, _k, _l: HashNgramEncoder().encode(t), normalize=True, model_name="t/x")
+    store.ensure(QUERY, ["", "a question", "another one"], "en")
+    m = store.matrix(QUERY, ["", "a question"])
+    assert (m[0] == 0).all() and abs(float(np.linalg.norm(m[1])) - 1) < 1e-6
+    store.ensure(QUERY, ["   "], "en")  # a lone blank text: fine too
+
+
 def test_candidate_text_with_context(xquadr):
-    evaluator = LareqaEvaluator(xquadr, candidate_mode="sentence+context")
+    evaluator = LareqaEvaluator(xquadr, candidate_mode="sentence+context-xtreme")
     c = xquadr.languages["en"].candidates[0]
-    assert evaluator.candidate_texts("en")[0] == f"{c.text} {c.context}"
+    assert evaluator.candidate_texts("en")[0] == (c.text + c.context).replace("\n", "")
     with pytest.raises(ValueError, match="sentence\\+context"):
         LareqaEvaluator(xquadr, candidate_mode="paragraph")
 

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,6 +24,8 @@ from hbt_bench.metrics import (
     rank_relevant,
 )
 from tests.helpers import assert_agrees_with_ir_measures
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def _rr(rank_lists: list[list[int]], n_candidates: int = 100) -> RelevantRanks:
@@ -295,3 +301,68 @@ def test_chunk_size_must_be_a_positive_int(chunk_size):
 def test_zero_queries_give_empty_ranks():
     rr = rank_relevant(np.zeros((0, 3), np.float32), np.ones((4, 3), np.float32), [])
     assert rr.ranks.shape == (0, 0) and rr.n_relevant.shape == (0,) and rr.n_candidates == 4
+
+
+def _near_tie_problem(n_c: int = 300) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    """Candidates within a few float32 ulps of each other: their order is decided by GEMM rounding.
+
+    With numpy's OpenBLAS, one and two BLAS threads rounded ~2/3 of these relevant ranks differently
+    before scoring pinned its GEMM to one BLAS thread per tile.
+    """
+    rng = np.random.default_rng(0)
+    q = rng.standard_normal((16, 128)).astype(np.float32)
+    base = rng.standard_normal(128).astype(np.float32)
+    c = (base + 1e-6 * rng.standard_normal((n_c, 128))).astype(np.float32)
+    return q, c, [np.array([i, (7 * i + 3) % n_c]) for i in range(16)]
+
+
+@pytest.mark.parametrize(("chunk_size", "n_c"), [(1024, 300), (4, 300), (1024, 4500)])
+def test_ranks_do_not_depend_on_the_blas_thread_count(chunk_size, n_c):
+    """Invariant: the caller's BLAS thread count is not an input of the ranking."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    q, c, rel = _near_tie_problem(n_c)
+    results = []
+    for threads in (1, 2, 3):
+        with threadpoolctl.threadpool_limits(threads, user_api="blas"):
+            results.append(rank_relevant(q, c, rel, chunk_size=chunk_size).ranks)
+    np.testing.assert_array_equal(results[0], results[1])
+    np.testing.assert_array_equal(results[0], results[2])
+
+
+def test_rank_relevant_equals_brute_force_across_several_column_blocks():
+    """More candidates than one GEMM column block (and queries than one row tile): ranks stay exact."""
+    rng = np.random.default_rng(11)
+    q = rng.standard_normal((300, 8)).astype(np.float32)
+    c = rng.standard_normal((5000, 8)).astype(np.float32)
+    c[4999] = c[10]  # a tie across column blocks: index order decides
+    relevant = [np.array([20 + i, 4999, 10, 2100 + i]) for i in range(300)]
+    brute = _brute_force_ranks(q, c)
+    expected = np.sort(np.stack([brute[i, r] for i, r in enumerate(relevant)]), axis=1)
+    np.testing.assert_array_equal(rank_relevant(q, c, relevant, chunk_size=256).ranks, expected)
+
+
+def test_ranks_do_not_depend_on_openblas_num_threads_across_processes():
+    """The same check through the environment, as a user sets it (fresh processes, no in-process limit)."""
+    code = (
+        "import json, numpy as np; from tests.test_metrics import _near_tie_problem; "
+        "from hbt_bench.metrics import rank_relevant; q, c, rel = _near_tie_problem(); "
+        "print(json.dumps(rank_relevant(q, c, rel).ranks.tolist()))"
+    )
+    outs = []
+    for threads in ("1", "2"):
+        env = {**os.environ, "OPENBLAS_NUM_THREADS": threads, "OMP_NUM_THREADS": threads}
+        run = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True, cwd=REPO_ROOT
+        )
+        outs.append(run.stdout)
+    assert outs[0] == outs[1]
+
+
+def test_blas_thread_limit_is_restored_after_scoring():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    q, c, rel = _near_tie_problem()
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):
+        before = [i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
+        rank_relevant(q, c, rel)
+        after = [i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
+    assert before == after

@@ -9,7 +9,7 @@ import mteb
 import pytest
 
 import hbt_bench
-from hbt_bench.results import save_results_atomically
+from hbt_bench.results import LOCK_NAME, save_results_atomically
 
 STORED = Path(__file__).resolve().parents[1] / "leaderboard" / "results" / "hbt-bench__hash-ngram" / "0.1.0"
 
@@ -47,4 +47,115 @@ def test_a_failed_write_leaves_nothing(stored, tmp_path, monkeypatch):
     monkeypatch.setattr(mteb.ResultCache, "save_to_cache", boom)
     with pytest.raises(RuntimeError, match="disk full"):
         save_results_atomically([results["XQuADR"]], meta, tmp_path, {})
-    assert list(tmp_path.iterdir()) == []
+    assert [str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file()] == [
+        f"results/{LOCK_NAME}"
+    ]
+
+
+def _variant(result, tag: str, subsets: set[str] | None = None):
+    """A copy of ``result`` as a task variant: revision tagged like LareqaTask does, maybe fewer subsets."""
+    scores = {
+        split: [e for e in entries if subsets is None or e["hf_subset"] in subsets]
+        for split, entries in result.scores.items()
+    }
+    revision = f"{result.dataset_revision}+{tag}"
+    return result.model_copy(update={"dataset_revision": revision, "scores": scores})
+
+
+@pytest.mark.parametrize("standard_first", [True, False])
+def test_a_variant_and_the_standard_result_never_replace_each_other(stored, tmp_path, standard_first):
+    """Issue 9, finding 2: XQuADR(languages=["en","de"]) saved over a full run replaced its 132 subsets."""
+    from hbt_bench.results import ResultConflictError
+
+    meta, results = stored
+    standard = results["XQuADR"]
+    variant = _variant(standard, "langs-en-de", {"en-en", "en-de", "de-en", "de-de", "en-multi", "de-multi"})
+    first, second = (standard, variant) if standard_first else (variant, standard)
+    [path] = [p for p in save_results_atomically([first], meta, tmp_path, {}) if p.name == "XQuADR.json"]
+    before = path.read_bytes()
+    with pytest.raises(ResultConflictError) as err:
+        save_results_atomically([second], meta, tmp_path, {})
+    message = str(err.value)
+    assert str(path) in message
+    assert repr(first.dataset_revision) in message and repr(second.dataset_revision) in message
+    assert path.read_bytes() == before
+    assert not list(tmp_path.glob(".hbt-tmp-*"))
+    assert _settings(tmp_path) == ["XQuADR"]
+
+
+def test_a_same_revision_result_is_replaced_and_other_tasks_are_untouched(stored, tmp_path):
+    meta, results = stored
+    save_results_atomically([results["XQuADR"], results["MLQAR"]], meta, tmp_path, {})
+    fewer = _variant(results["XQuADR"], "x", {"en-en"}).model_copy(
+        update={"dataset_revision": results["XQuADR"].dataset_revision}
+    )
+    save_results_atomically([fewer], meta, tmp_path, {})
+    loaded = mteb.ResultCache(tmp_path).load_task_result("XQuADR", meta)
+    assert [e["hf_subset"] for e in loaded.scores["test"]] == ["en-en"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("revision", "../../../../escaped"),
+        ("revision", "/tmp/hbt-escaped-abs"),
+        ("revision", ""),
+        ("revision", ".."),
+        ("name", "../../escaped"),
+        ("name", "/escaped/model"),
+        ("name", ""),
+        ("name", "org/../../escaped"),
+    ],
+)
+def test_unsafe_model_names_and_revisions_write_nothing(stored, tmp_path, field, value):
+    """Issue 9, finding 3: a revision like ../../../../escaped wrote XQuADR.json outside the folder."""
+    from hbt_bench.paths import UnsafeNameError
+
+    meta, results = stored
+    bad = meta.model_copy(update={field: value})
+    out = tmp_path / "a" / "b" / "out"
+    with pytest.raises(UnsafeNameError, match=r"model name|revision"):
+        save_results_atomically([results["XQuADR"]], bad, out, {})
+    assert not [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert not Path("/tmp/hbt-escaped-abs").exists()
+
+
+def test_an_unsafe_task_name_writes_nothing(stored, tmp_path):
+    from hbt_bench.paths import UnsafeNameError
+
+    meta, results = stored
+    bad = results["XQuADR"].model_copy(update={"task_name": "../XQuADR"})
+    with pytest.raises(UnsafeNameError, match="task name"):
+        save_results_atomically([bad], meta, tmp_path / "out", {})
+    assert not [p for p in tmp_path.rglob("*") if p.is_file()]
+
+
+def _write_repeatedly(folder: str, task: str, times: int, barrier) -> None:
+    """A writer process: after the barrier, save ``task``'s result ``times`` times, each as a new task."""
+    hbt_bench.register()
+    meta = mteb.get_model_meta("hbt-bench/hash-ngram")
+    result = mteb.TaskResult.from_disk(STORED / f"{task}.json")
+    barrier.wait()
+    for k in range(times):
+        save_results_atomically([result.model_copy(update={"task_name": f"{task}-{k}"})], meta, folder, {})
+
+
+def test_concurrent_writers_lose_no_run_settings_line(tmp_path):
+    """Issue 9, finding 7: unlocked read-merge-replace of run_settings.jsonl lost other writers' lines.
+
+    Every write adds a new task name, so a line clobbered by another process's replace stays lost.
+    """
+    import multiprocessing
+
+    tasks, times = ["XQuADR", "MLQAR", "XQuADR-Adv", "MLQAR-Adv"], 15
+    ctx = multiprocessing.get_context("fork")  # fork: no re-import of mteb per writer (seconds, not minutes)
+    barrier = ctx.Barrier(len(tasks))
+    procs = [ctx.Process(target=_write_repeatedly, args=(str(tmp_path), t, times, barrier)) for t in tasks]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=300)
+    assert [p.exitcode for p in procs] == [0] * len(tasks)
+    expected = sorted(f"{t}-{k}" for t in tasks for k in range(times))
+    assert sorted(_settings(tmp_path)) == expected
+    assert sorted(p.stem for p in tmp_path.rglob("*.json") if p.stem != "model_meta") == expected

@@ -20,12 +20,15 @@ from typing import Any
 from hbt_bench.adversarial.perturbation_sets import (
     FORMAT_VERSION,
     STATUSES,
+    PerturbationSetError,
     encode_records,
     perturbations_dir,
     recipe_filename,
     record_line,
+    set_folder,
     write_perturbation_set,
 )
+from hbt_bench.paths import safe_component
 
 __all__ = ["PerturbFn", "SetBuild", "build_set", "check_set", "recipe_lines", "write_set"]
 
@@ -107,6 +110,8 @@ def build_set(
     from hbt_bench.data.lareqa import load_lareqa
     from hbt_bench.data.sources import get_source
 
+    safe_component(dataset, "dataset")  # both become folder names: check before hours of work
+    safe_component(version_name, "version")
     if perturb is None or recipes is None or any(isinstance(r, str) for r in recipes):
         from hbt_bench.adversarial.recipes import LEADERBOARD_RECIPES, get_recipe
         from hbt_bench.adversarial.textattack_adapter import import_textattack
@@ -177,18 +182,26 @@ def build_set(
 
 def write_set(build: SetBuild, root: str | Path | None = None) -> Path:
     """Write a built set under ``<root>/<dataset>/<version>`` (default: the package's tasks folder)."""
-    root = Path(root) if root is not None else perturbations_dir()
-    folder = root / build.manifest["dataset"] / build.manifest["version"]
+    folder = set_folder(root if root is not None else perturbations_dir(), *_names(build))
     return write_perturbation_set(folder, build.manifest, build.contents)
+
+
+def _names(build: SetBuild) -> tuple[Any, Any]:
+    return build.manifest.get("dataset"), build.manifest.get("version")
 
 
 def check_set(build: SetBuild, root: str | Path | None = None) -> list[str]:
     """Differences between a fresh build and the shipped set's manifest (empty list: identical)."""
     import json
 
-    root = Path(root) if root is not None else perturbations_dir()
-    folder = root / build.manifest["dataset"] / build.manifest["version"]
-    shipped = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    folder = set_folder(root if root is not None else perturbations_dir(), *_names(build))
+    path = folder / "manifest.json"
+    try:
+        shipped = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PerturbationSetError(f"--check: {path} not found (nothing to compare with)") from None
+    except ValueError as exc:
+        raise PerturbationSetError(f"{path}: invalid JSON: {exc}") from exc
     shipped_by_id = {e["id"]: e for e in shipped["recipes"]}
     problems: list[str] = []
     for entry in build.manifest["recipes"]:

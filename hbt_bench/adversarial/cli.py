@@ -19,6 +19,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 # --- attack run ------------------------------------------------------------------------------------
 
 _SEARCH_METHODS = ("greedy", "beam")  # hbt_bench.adversarial.targeted.SEARCH_METHODS (not imported here)
+_SET_VERSION = "v2"  # hbt_bench.adversarial.perturbation_sets.SET_VERSION (a test keeps them equal)
 
 
 def _add_run_command(attack_sub: argparse._SubParsersAction) -> None:
@@ -137,7 +138,11 @@ def _add_build_command(attack_sub: argparse._SubParsersAction) -> None:
         "manifest instead of writing (exit 1 on any difference).",
     )
     build.add_argument("--datasets", default="xquad-r,mlqa-r", help="comma-separated (default: both)")
-    build.add_argument("--version", default="v1", help="set version folder (default: v1)")
+    build.add_argument(
+        "--version",
+        default=_SET_VERSION,
+        help=f"set version folder, a plain name such as v3 (default: {_SET_VERSION}, the -Adv tasks' set)",
+    )
     build.add_argument("--recipes", help="comma-separated recipe ids (default: the leaderboard recipes)")
     build.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
     build.add_argument(
@@ -157,8 +162,10 @@ def _cmd_build(args: argparse.Namespace) -> int:
     from hbt_bench.cli import _apply_data_dir
     from hbt_bench.data.sources import SOURCES
     from hbt_bench.errors import HbtBenchError
+    from hbt_bench.paths import safe_component
 
     _apply_data_dir(args)
+    safe_component(args.version, "--version")  # a folder name: "", ".", "../mlqa-r" would hit other sets
     datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
     unknown = [d for d in datasets if d not in SOURCES]
     if unknown or not datasets:

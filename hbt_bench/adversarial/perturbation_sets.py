@@ -37,19 +37,21 @@ import hashlib
 import io
 import json
 import os
-import shutil
-import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hbt_bench.atomic import complete_dir, recover_dir, staged_dir
 from hbt_bench.errors import HbtBenchError
 from hbt_bench.jsonl import iter_jsonl
+from hbt_bench.paths import UnsafeNameError, safe_component
 
 __all__ = [
     "FORMAT_VERSION",
+    "MAX_HEADER_DEPTH",
     "PERTURBATIONS_DIR_ENV",
+    "SET_VERSION",
     "STATUSES",
     "PerturbationSet",
     "PerturbationSetError",
@@ -61,6 +63,7 @@ __all__ = [
     "load_perturbation_set",
     "perturbations_dir",
     "record_line",
+    "set_folder",
     "status_of",
     "text_check",
     "write_perturbation_set",
@@ -69,6 +72,12 @@ __all__ = [
 FORMAT_VERSION = 1
 STATUSES = ("perturbed", "unchanged", "empty")
 MANIFEST = "manifest.json"
+#: The set version the -Adv tasks load by default (``perturbations`` in ``tasks/*_adv.toml``, which a
+#: test keeps equal to this) and that ``hbt-bench attack build`` writes or checks by default. v1 stays
+#: shipped and loadable; v2 changed only character noise in mixed-script words (see recipes).
+SET_VERSION = "v2"
+#: How deep an external recipe's header may nest (``{"recipe": {"provenance": {...}}}`` is 3).
+MAX_HEADER_DEPTH = 8
 
 
 class PerturbationSetError(HbtBenchError):
@@ -150,8 +159,15 @@ def _gzip(content: bytes) -> bytes:
 
 
 def recipe_filename(recipe_id: str) -> str:
-    """File name of a recipe's records (``@`` is avoided in file names)."""
+    """File name of a recipe's records (``@`` is avoided in file names); the id must be a safe name."""
+    safe_component(recipe_id, "recipe id")
     return recipe_id.replace("@", "__") + ".jsonl.gz"
+
+
+def set_folder(root: str | Path, dataset: object, version: object) -> Path:
+    """``<root>/<dataset>/<version>``, with both names checked: ``""``, ``.``, ``..``, ``../mlqa-r``
+    or an absolute path would otherwise point at the dataset folder, its parent or another dataset."""
+    return Path(root) / safe_component(dataset, "dataset") / safe_component(version, "version")
 
 
 # --- in-memory sets ------------------------------------------------------------------------------
@@ -226,6 +242,20 @@ def _read_manifest(folder: Path) -> dict[str, Any]:
         raise PerturbationSetError(
             f"{path}: format {manifest['format']!r} is not supported (this hbt-bench reads {FORMAT_VERSION})"
         )
+    if not isinstance(manifest["recipes"], list):
+        raise PerturbationSetError(f"{path}: field 'recipes' must be a list")
+    for k, entry in enumerate(manifest["recipes"]):
+        where = f"{path}: recipes[{k}]"
+        if not isinstance(entry, dict):
+            raise PerturbationSetError(f"{where}: expected an object")
+        fields = (("id", str), ("file", str), ("sha256", str), ("core", bool), ("languages", list))
+        for key, kind in (*fields, ("counts", dict)):
+            if not isinstance(entry.get(key), kind):
+                raise PerturbationSetError(f"{where}: field {key!r} ({kind.__name__}) is missing or invalid")
+        try:
+            safe_component(entry["file"], "file")
+        except UnsafeNameError as exc:
+            raise PerturbationSetError(f"{where}: {exc}") from None
     return manifest
 
 
@@ -294,8 +324,9 @@ def load_perturbation_set(
     replaces; any mismatch raises :class:`PerturbationSetError` naming the file and line. A corpus of a
     subset of the languages gets the records of those languages.
     """
-    folder = Path(root) if root is not None else perturbations_dir()
-    folder = folder / dataset / version
+    folder = set_folder(root if root is not None else perturbations_dir(), dataset, version)
+    # A writer killed mid-swap leaves the previous set under a recognisable backup name: read that.
+    folder = complete_dir(folder)
     manifest = _read_manifest(folder)
     if manifest["dataset"] != dataset or manifest["version"] != version:
         raise PerturbationSetError(
@@ -336,23 +367,75 @@ def load_perturbation_set(
     return PerturbationSet(dataset=dataset, version=version, manifest=manifest, recipes=recipes)
 
 
-def load_external_recipe(path: str | Path, corpus: Any, recipe_id: str | None = None) -> RecipeSet:
+def _depth(value: Any) -> int:
+    """Nesting depth of a parsed JSON value (a scalar is 0), without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, level)
+        stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
+def _external_id(value: object, where: str, reserved_ids: Collection[str]) -> str:
+    """An external recipe id: a safe name, not a built-in recipe's (``name@strength``) nor reserved."""
+    if not isinstance(value, str):
+        raise PerturbationSetError(f"{where}: recipe id must be a string, got {type(value).__name__}")
+    try:
+        safe_component(value, "recipe id")
+    except UnsafeNameError as exc:
+        raise PerturbationSetError(f"{where}: {exc}") from None
+    if "@" in value or value in reserved_ids:
+        raise PerturbationSetError(
+            f"{where}: recipe id {value!r} is taken: ids with '@' (name@strength) belong to the shipped "
+            "recipes, and every recipe of a task needs its own id; rename it"
+        )
+    return value
+
+
+def _parse_header(where: str, header: Any, reserved_ids: Collection[str]) -> dict[str, Any]:
+    """Check an external recipe's ``{"recipe": {...}}`` header line; errors name ``where``."""
+    if not isinstance(header, dict):
+        raise PerturbationSetError(f"{where}: 'recipe' header must be an object")
+    if _depth(header) > MAX_HEADER_DEPTH - 1:
+        raise PerturbationSetError(f"{where}: header nested deeper than {MAX_HEADER_DEPTH} levels")
+    if "id" in header:
+        _external_id(header["id"], where, reserved_ids)
+    if not isinstance(header.get("description", ""), str):
+        raise PerturbationSetError(f"{where}: 'description' must be a string")
+    if not isinstance(header.get("provenance", {}), dict):
+        raise PerturbationSetError(f"{where}: 'provenance' must be an object")
+    return header
+
+
+def load_external_recipe(
+    path: str | Path,
+    corpus: Any,
+    recipe_id: str | None = None,
+    *,
+    reserved_ids: Collection[str] = (),
+) -> RecipeSet:
     """An external recipe: JSONL of ``{"qid", "lang", "text"}`` (optional ``"provenance"`` header line).
 
     Every language the file mentions must be covered completely (a missing question would silently
     count as unperturbed); records may come in any order. External recipes never enter the main score.
+    The header's ``id`` (or ``recipe_id``) must be a safe name without ``@`` (the shipped recipes'
+    ``name@strength``) and not in ``reserved_ids`` (the ids already in the task), so it cannot
+    replace a shipped recipe's scores.
     """
     path = Path(path)
     sources = _source_texts(corpus)
     header: dict[str, Any] = {}
+    header_where = f"{path}, line 1"
     seen: dict[str, dict[str, str]] = {}
     for n, (where, rec) in enumerate(iter_jsonl(path, PerturbationSetError, what="external recipe"), start=1):
         if not isinstance(rec, dict):
             raise PerturbationSetError(f"{where}: expected a JSON object")
         if "recipe" in rec and n == 1:
-            if not isinstance(rec["recipe"], dict):
-                raise PerturbationSetError(f"{where}: 'recipe' header must be an object")
-            header = rec["recipe"]
+            header, header_where = _parse_header(where, rec["recipe"], reserved_ids), where
             continue
         for key in ("qid", "lang", "text"):
             if not isinstance(rec.get(key), str):
@@ -367,7 +450,16 @@ def load_external_recipe(path: str | Path, corpus: Any, recipe_id: str | None = 
         seen[lang][qid] = rec["text"]
     if not seen:
         raise PerturbationSetError(f"external recipe {path}: no query records")
-    rid = recipe_id or header.get("id") or f"external:{path.stem}"
+    if recipe_id is not None:
+        rid = _external_id(recipe_id, f"external recipe {path}: recipe_id", reserved_ids)
+    elif "id" in header:
+        rid = header["id"]
+    else:
+        rid = f"external:{path.stem}"
+        if rid in reserved_ids:
+            raise PerturbationSetError(
+                f"{header_where}: recipe id {rid!r} is taken; give the file a header id"
+            )
     texts: dict[str, tuple[str, ...]] = {}
     statuses: dict[str, tuple[str, ...]] = {}
     for lang in sources:  # dataset order
@@ -403,31 +495,58 @@ def load_external_recipe(path: str | Path, corpus: Any, recipe_id: str | None = 
 # --- writing ---------------------------------------------------------------------------------------
 
 
+def _check_replaceable(folder: Path, dataset: str, version: str) -> None:
+    """Refuse to replace anything but an empty folder or a set of the same dataset and version."""
+    if not (folder.exists() or folder.is_symlink()):
+        return
+    if folder.is_symlink() or not folder.is_dir():
+        raise PerturbationSetError(f"{folder} exists and is not a folder: not replacing it")
+    if not any(folder.iterdir()):
+        return
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        ok = isinstance(manifest, dict) and (manifest.get("dataset"), manifest.get("version")) == (
+            dataset,
+            version,
+        )
+    except (OSError, ValueError, RecursionError):
+        ok = False
+    if not ok:
+        raise PerturbationSetError(
+            f"{folder} exists and is not the {dataset} {version} perturbation set (no matching "
+            f"{MANIFEST}): not replacing it; remove it or choose another version or --out"
+        )
+
+
 def write_perturbation_set(
     folder: str | Path, manifest: Mapping[str, Any], contents: Mapping[str, bytes]
 ) -> Path:
-    """Write manifest + recipe files (``contents``: file name -> uncompressed bytes) atomically.
+    """Write manifest + recipe files (``contents``: file name -> uncompressed bytes) crash-safely.
 
-    Everything goes to a temporary sibling folder first, which then replaces ``folder`` in one
-    rename: a failed build leaves the previous set untouched and nothing half-written.
+    ``folder`` must be ``<root>/<dataset>/<version>`` of the manifest (both safe names), and may only
+    replace a set of that dataset and version. Everything goes to a staged sibling folder first, which
+    :func:`hbt_bench.atomic.replace_dir` swaps in: a failed or killed build leaves the previous set
+    readable (and restored by the next run) and nothing half-written.
     """
     folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.tmp-"))
     try:
+        dataset = safe_component(manifest.get("dataset"), "manifest dataset")
+        version = safe_component(manifest.get("version"), "manifest version")
+        for name in contents:
+            safe_component(name, "recipe file name")
+    except UnsafeNameError as exc:
+        raise PerturbationSetError(f"perturbation set {folder}: {exc}") from None
+    if (folder.parent.name, folder.name) != (dataset, version) or MANIFEST in contents:
+        raise PerturbationSetError(
+            f"perturbation set {folder}: expected a folder <root>/{dataset}/{version} and recipe files "
+            f"other than {MANIFEST}"
+        )
+    recover_dir(folder)
+    _check_replaceable(folder, dataset, version)
+    with staged_dir(folder) as tmp:
         for name, content in contents.items():
             (tmp / name).write_bytes(_gzip(content))
         (tmp / MANIFEST).write_text(
             json.dumps(manifest, ensure_ascii=False, indent=1, sort_keys=False) + "\n", encoding="utf-8"
         )
-        old = None
-        if folder.exists():
-            old = folder.parent / f".{folder.name}.old-{os.getpid()}"
-            os.replace(folder, old)
-        os.replace(tmp, folder)
-        if old is not None:
-            shutil.rmtree(old)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return folder

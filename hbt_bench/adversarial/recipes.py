@@ -12,11 +12,13 @@ Strengths follow TextAttack's ``Augmenter``: ``pct_words_to_swap`` of the words 
 changed, each at most once (``RepeatModification``); "1edit" is ``pct_words_to_swap=0``, i.e. exactly
 one word changed by one edit. Stopwords (``stopwordsiso``, case-insensitive) are never modified.
 
-Character noise inserts and substitutes only letters of the edited word's own script, taken from
+Character noise inserts and substitutes only letters of the edited grapheme's script, taken from
 ``tasks/perturbations/alphabets.json`` (letters seen at least ``min_count`` times in that language's
-XQuAD-R questions and sentences; rebuilt by :func:`build_alphabets`); Han words get no insertions or
-substitutions. A language outside the benchmark (``fr``, ``bg``, ``sw``, ``ur``...) works too: every
-word then uses the per-script fallback alphabet of its script.
+XQuAD-R questions and sentences; rebuilt by :func:`build_alphabets`); Han graphemes get no insertions
+or substitutions. Since set v2 the script is that of the grapheme edited (``letter_script="grapheme"``),
+so a mixed-script word such as ``HD-качестве`` gets Cyrillic letters next to its Cyrillic part; v1 used
+the script of the word's first letter. A language outside the benchmark (``fr``, ``bg``, ``sw``,
+``ur``...) works too: every word then uses the per-script fallback alphabet of its script.
 
 A perturbation that leaves a query unchanged, or empty, is returned with that status, never dropped.
 Importing this module does not import TextAttack; the first :func:`perturb` call does (7-10 s).
@@ -204,7 +206,8 @@ def _build_registry() -> dict[str, Recipe]:
                 strength,
                 "character",
                 f"Typos on {what}: delete, swap neighbours, substitute or insert one grapheme per word "
-                "(own-script letters; QWERTY neighbours for Latin; Han words only delete/swap).",
+                "(letters of the edited grapheme's script; QWERTY neighbours for Latin; "
+                "Han: delete/swap only).",
                 None,
                 True,
                 _params(
@@ -216,6 +219,7 @@ def _build_registry() -> dict[str, Recipe]:
                     min_graphemes_han=2,
                     alphabet_min_count=ALPHABET_MIN_COUNT,
                     alphabets_sha256=_alphabets_sha256(),
+                    letter_script="grapheme",
                 ),
             )
         )

@@ -19,6 +19,8 @@ from functools import cache, lru_cache
 import regex
 
 __all__ = [
+    "dominant_script",
+    "grapheme_script",
     "graphemes",
     "script_of",
     "stable_seed",
@@ -32,6 +34,9 @@ _HAN = regex.compile(r"\p{Han}")
 _GRAPHEME = regex.compile(r"\X")
 _SCRIPT_PROBES = ("Latin", "Greek", "Cyrillic", "Arabic", "Devanagari", "Thai", "Han")
 _SCRIPT_RE = {name: regex.compile(rf"\p{{Script={name}}}") for name in _SCRIPT_PROBES}
+# Letters of no script of their own (modifier letters such as U+02BC, ordinal indicators): they take
+# the script of the word they are in.
+_SHARED_SCRIPT = regex.compile(r"[\p{Script=Common}\p{Script=Inherited}]")
 
 
 def stable_seed(*parts: object, base: int = 0) -> int:
@@ -54,6 +59,42 @@ def script_of(word: str) -> str | None:
                     return name
             return None
     return None
+
+
+def _letter_script(ch: str) -> str | None:
+    for name, pattern in _SCRIPT_RE.items():
+        if pattern.match(ch):
+            return name
+    return None
+
+
+def dominant_script(word: str) -> str | None:
+    """The benchmark script with the most letters in ``word`` (the first seen wins a tie), or None.
+
+    What a non-letter grapheme of a mixed-script word (the hyphen of ``HD-качестве``) counts as.
+    """
+    counts: dict[str, int] = {}
+    for ch in word:
+        if unicodedata.category(ch).startswith("L"):
+            name = _letter_script(ch)
+            if name is not None:
+                counts[name] = counts.get(name, 0) + 1
+    return max(counts, key=counts.__getitem__) if counts else None
+
+
+def grapheme_script(cluster: str, word: str) -> str | None:
+    """The script of the grapheme ``cluster`` of ``word``: that of its base letter, else the word's.
+
+    A cluster that does not start with a letter (digit, hyphen, apostrophe, stray mark) or starts
+    with a letter of no script of its own (Common/Inherited) takes :func:`dominant_script` of
+    ``word``; a letter of a script outside the benchmark's gives None. Character noise inserts and
+    substitutes letters of this script, so a Cyrillic letter edited in ``HD-качестве`` gets a
+    Cyrillic neighbour even though the word starts with Latin letters.
+    """
+    base = cluster[:1]
+    if not base or not unicodedata.category(base).startswith("L") or _SHARED_SCRIPT.match(base):
+        return dominant_script(word)
+    return _letter_script(base)
 
 
 @cache

@@ -11,8 +11,8 @@ recipe functions import it, lazily. Why each class exists instead of the TextAtt
 - :class:`ProtectedWords` is ``StopwordModification`` compared case-insensitively, and applied to
   every transformation: the original skips itself for anything that is not a ``WordSwap`` (so
   ``WordDeletion`` could delete stopwords) and misses capitalised stopwords ("When").
-- :class:`GraphemeCharNoise` edits extended grapheme clusters with letters of the word's own script
-  (TextAttack's character swaps work on code points and insert ASCII letters into every script).
+- :class:`GraphemeCharNoise` edits extended grapheme clusters with letters of the edited grapheme's
+  script (TextAttack's character swaps work on code points and insert ASCII letters into every script).
 - the other word swaps fix a concrete defect each; see their docstrings.
 
 Every random choice uses the global ``random`` module, which the recipes seed per query.
@@ -27,7 +27,7 @@ from functools import lru_cache
 from typing import Any, ClassVar
 
 from hbt_bench.adversarial.recipes import HOMOGLYPHS, INVISIBLE_CHARS
-from hbt_bench.adversarial.text import graphemes, script_of, stable_seed, words
+from hbt_bench.adversarial.text import grapheme_script, graphemes, script_of, stable_seed, words
 from hbt_bench.adversarial.textattack_adapter import import_textattack
 
 import_textattack()  # patches TextAttack (tokenizer, determinism, homoglyph data) before the imports below
@@ -80,6 +80,16 @@ def _clusters(word: str) -> tuple[str, ...]:
 @lru_cache(maxsize=1 << 16)
 def _script(word: str) -> str | None:
     return script_of(word)
+
+
+@lru_cache(maxsize=1 << 16)
+def _edit_script(cluster: str, word: str) -> str | None:
+    return grapheme_script(cluster, word)
+
+
+def _own_script(cluster: str) -> bool:
+    """A letter cluster with a script of its own (not a Common/Inherited modifier letter)."""
+    return grapheme_script(cluster, "") is not None
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -294,11 +304,15 @@ class GraphemeCharNoise(_Segmented, WordSwap):
 
     Works on extended grapheme clusters (a Thai or Devanagari consonant keeps its vowel signs; a
     substitution or deletion replaces or removes the whole cluster). Inserted and substituted letters
-    come from ``letters[script_of(word)]`` (the language's corpus alphabet for its own script, a
-    per-script fallback for others; case-matched), so no ASCII letter lands in a Greek, Cyrillic,
-    Arabic, Thai or Devanagari word. For ASCII letters with a QWERTY key, substitution uses the
-    neighbouring keys (TextAttack's ``WordSwapQWERTY`` map) and insertion a neighbour of the previous
-    key. Han words get only delete and swap. Words of no known script (numbers) get delete and swap.
+    come from ``letters[script]`` (the language's corpus alphabet for its own script, a per-script
+    fallback for others; case-matched), where ``script`` is that of the grapheme edited: the one
+    substituted, or for an insertion the one before it (:func:`~hbt_bench.adversarial.text.grapheme_script`;
+    a hyphen or digit counts as the word's dominant script). So no ASCII letter lands in a Greek,
+    Cyrillic, Arabic, Thai or Devanagari word, nor next to the Cyrillic half of ``HD-качестве`` (v1 took
+    the script from the word's first letter and appended Latin letters there). For ASCII letters with a
+    QWERTY key, substitution uses the neighbouring keys (TextAttack's ``WordSwapQWERTY`` map) and
+    insertion a neighbour of the previous key. Han graphemes get only delete and swap; so do words of
+    no known script (numbers).
 
     ``random_one=True`` picks one (operation, position) uniformly; ``False`` returns every candidate,
     deduplicated, in position-then-operation order, with substituted/inserted letters chosen by a
@@ -336,34 +350,42 @@ class GraphemeCharNoise(_Segmented, WordSwap):
         keys = self._adjacency[cluster.lower()]
         return [k.upper() for k in keys] if cluster.isupper() else list(keys)
 
-    def _slots(self, g: tuple[str, ...], script: str | None) -> list[tuple[str, int]]:
+    def _pool(self, script: str | None) -> _CasedPool | None:
+        """Letters to insert or substitute in ``script``; none for Han or a script without letters."""
+        return self.letters.get(script) if script and script != "Han" else None
+
+    @staticmethod
+    def _ref(g: tuple[str, ...], op: str, i: int) -> int:
+        """The grapheme an edit at slot ``(op, i)`` takes its script and case from: the substituted
+        one, or for an insertion the one before it (the first one at position 0)."""
+        return i if op == "substitute" or i == 0 else i - 1
+
+    def _slots(self, g: tuple[str, ...], word: str) -> list[tuple[str, int]]:
         n = len(g)
-        pool = self.letters.get(script) if script and script != "Han" else None
         slots = []
         for i in range(n + 1):
             for op in self.ops:
                 if (op == "delete" and i < n and n >= 2) or (op == "swap" and i + 1 < n and g[i] != g[i + 1]):
                     slots.append((op, i))
-                elif op == "substitute" and i < n and _is_letter(g[i][0]) and _script(g[i]) == script:
-                    if pool is not None or self._neighbours(g[i]):
+                elif op == "substitute" and i < n and _is_letter(g[i][0]) and _own_script(g[i]):
+                    if self._pool(_edit_script(g[i], word)) is not None or self._neighbours(g[i]):
                         slots.append((op, i))
-                elif op == "insert" and pool is not None:
+                elif op == "insert" and n and self._pool(_edit_script(g[self._ref(g, op, i)], word)):
                     slots.append((op, i))
         return slots
 
-    def _letter_choices(self, op: str, g: tuple[str, ...], i: int, script: str | None) -> list[str]:
-        """Letters that may fill slot ``(op, i)``: QWERTY neighbours first, else the script's pool."""
+    def _letter_choices(self, op: str, g: tuple[str, ...], i: int, word: str) -> list[str]:
+        """Letters that may fill slot ``(op, i)``: QWERTY neighbours first, else the pool of the script
+        of the grapheme edited (:func:`~hbt_bench.adversarial.text.grapheme_script`)."""
+        ref = g[self._ref(g, op, i)]
+        script = _edit_script(ref, word)
         if op == "substitute":
-            near = self._neighbours(g[i])
-            if near:
-                return near
-            ref = g[i]
+            near = self._neighbours(ref)
         else:
-            ref = g[i - 1] if i > 0 else g[i] if g else ""
             near = self._neighbours(ref) if script == "Latin" else []
-            if near:
-                return near
-        pool = self.letters.get(script) if script else None
+        if near:
+            return near
+        pool = self._pool(script)
         if pool is None:
             return []
         return [c for c in pool.like(ref) if op != "substitute" or c != g[i]]
@@ -380,12 +402,11 @@ class GraphemeCharNoise(_Segmented, WordSwap):
 
     def _get_replacement_words(self, word: str) -> list[str]:
         g = _clusters(word)
-        script = _script(word)
         cached = self._slot_cache.get(word)
         if cached is None:
             if len(self._slot_cache) > 1 << 16:
                 self._slot_cache.clear()
-            cached = self._slot_cache[word] = tuple(self._slots(g, script))
+            cached = self._slot_cache[word] = tuple(self._slots(g, word))
         slots = list(cached)
         if self.random_one:
             while slots:
@@ -393,7 +414,7 @@ class GraphemeCharNoise(_Segmented, WordSwap):
                 op, i = slots.pop(k)
                 letter = ""
                 if op in ("substitute", "insert"):
-                    choices = self._letter_choices(op, g, i, script)
+                    choices = self._letter_choices(op, g, i, word)
                     if not choices:
                         continue
                     letter = random.choice(choices)
@@ -405,7 +426,7 @@ class GraphemeCharNoise(_Segmented, WordSwap):
         for op, i in slots:
             letter = ""
             if op in ("substitute", "insert"):
-                choices = self._letter_choices(op, g, i, script)
+                choices = self._letter_choices(op, g, i, word)
                 if not choices:
                     continue
                 if op == "substitute" and self._neighbours(g[i]):

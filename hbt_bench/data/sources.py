@@ -157,10 +157,21 @@ def file_sha256(path: str | Path) -> str:
     return digest
 
 
-def verify_sha256(path: str | Path, expected: str, *, label: str = "") -> None:
+def verify_sha256(
+    path: str | Path,
+    expected: str,
+    *,
+    label: str = "",
+    origin: str = "",
+    url: str = "",
+    downloaded: bool = False,
+) -> None:
     """Raise :class:`DataSourceError` unless ``path`` hashes to ``expected``.
 
-    ``label`` (e.g. ``"xquad-r/ar"``) is put into the message so the user knows which file is meant.
+    ``label`` (e.g. ``"xquad-r/ar"``) and ``origin`` (where the file was taken from) go into the
+    message so the user knows which file is meant. The advice depends on where the file lives: a
+    ``downloaded`` file (the download cache) is fetched again once deleted; a file the user supplied
+    (a data dir) never is, so the advice there is to put the original in its place (from ``url``).
     """
     p = Path(path)
     what = f"{label} " if label else ""
@@ -169,10 +180,15 @@ def verify_sha256(path: str | Path, expected: str, *, label: str = "") -> None:
     except OSError as exc:
         raise DataSourceError(f"Cannot read {what}data file {str(p)!r}: {exc}") from exc
     if actual != expected.lower():
+        if downloaded:
+            advice = "delete it to have it downloaded again"
+        else:
+            where = f", from {url}" if url else ""
+            advice = f"replace it with the original file (sha256 {expected.lower()}{where})"
+        source = f" (taken from {origin})" if origin else ""
         raise DataSourceError(
-            f"Checksum mismatch for {what}data file {str(p)!r}: expected sha256 {expected}, "
-            f"got {actual}. The file is corrupt or a different version; replace it with the pinned "
-            f"file (delete it to have it downloaded again)."
+            f"Checksum mismatch for {what}data file {str(p)!r}{source}: expected sha256 {expected}, "
+            f"got {actual}. The file is corrupt or a different version; {advice}."
         )
 
 
@@ -216,7 +232,7 @@ def resolve_file(dataset: str, lang: str, data_dir: str | Path | None = None) ->
             f"Put the pinned file there (from {pinned.url}), or unset {DATA_DIR_ENV} and pass no "
             f"data_dir to have it downloaded."
         )
-    verify_sha256(path, pinned.sha256, label=label)
+    verify_sha256(path, pinned.sha256, label=label, origin=origin, url=pinned.url)
     return path
 
 
@@ -234,7 +250,7 @@ def _download(source: DatasetSource, pinned: PinnedFile, lang: str) -> Path:
     # repeated loads free, whereas pooch would re-hash the file on every call.
     if target.is_file():
         try:
-            verify_sha256(target, pinned.sha256, label=label)
+            verify_sha256(target, pinned.sha256, label=label, downloaded=True)
             return target
         except DataSourceError:
             pass  # stale or corrupt: let pooch replace it

@@ -25,13 +25,15 @@ import numpy as np
 
 from hbt_bench.adversarial.perturbation_sets import (
     PerturbationSet,
+    PerturbationSetError,
     RecipeSet,
     load_external_recipe,
     load_perturbation_set,
 )
 from hbt_bench.adversarial.scoring import combine_adversarial
 from hbt_bench.evaluate import PreparedEmbeddings, Subset
-from hbt_bench.plugin.tasks import LareqaTask, embedding_store_for, task_definition
+from hbt_bench.plugin.tasks import LareqaTask, MtebSearchEngine, embedding_store_for, task_definition
+from hbt_bench.predictions import PredictionsError
 
 __all__ = ["ADVERSARIAL_TASKS", "LareqaAdvTask", "MLQARAdv", "XQuADRAdv"]
 
@@ -62,7 +64,7 @@ class LareqaAdvTask(LareqaTask):
         try:
             return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
         except OSError as exc:
-            raise FileNotFoundError(f"external recipe {path}: cannot read: {exc}") from exc
+            raise PerturbationSetError(f"external recipe {path}: cannot read: {exc}") from exc
 
     def _revision_tags(self) -> list[str]:
         tags = super()._revision_tags()
@@ -81,12 +83,11 @@ class LareqaAdvTask(LareqaTask):
         self.perturbation_set = load_perturbation_set(self.definition.dataset, self.perturbations, corpus)
         self.recipes = dict(self.perturbation_set.recipes)
         for path in self.external_recipes:
-            ext = load_external_recipe(path, corpus)
-            if ext.recipe_id in self.recipes:
-                raise ValueError(f"external recipe {path}: id {ext.recipe_id!r} is already in the set")
+            # reserved_ids: an external id may not shadow a shipped recipe or an earlier external file
+            ext = load_external_recipe(path, corpus, reserved_ids=tuple(self.recipes))
             self.recipes[ext.recipe_id] = ext
         if not self.perturbation_set.core_recipes:
-            raise ValueError(
+            raise PerturbationSetError(
                 f"{self.metadata.name}: perturbation set {self.perturbations} has no core recipe"
             )
 
@@ -122,11 +123,81 @@ class LareqaAdvTask(LareqaTask):
                 by_recipe[s.name][rid] = ev.score_subset(prepared, s)
                 status = np.asarray(recipe.statuses[s.query_lang])[rows[s.name]]
                 fraction[s.name][rid] = float(np.mean(status == "perturbed"))
+        return self._combine(clean_scores, by_recipe, fraction)
+
+    def _fractions(self, subsets: Sequence[Subset]) -> dict[str, dict[str, float]]:
+        """Per subset and recipe, the share of the subset's queries the recipe changed."""
+        assert self.evaluator is not None
+        query_langs = {s.query_lang for s in subsets}
+        out: dict[str, dict[str, float]] = {s.name: {} for s in subsets}
+        for rid, recipe in self.recipes.items():
+            for s in subsets:
+                if s.query_lang in recipe.languages and s.query_lang in query_langs:
+                    status = np.asarray(recipe.statuses[s.query_lang])[self.evaluator.relevance(s)[0]]
+                    out[s.name][rid] = float(np.mean(status == "perturbed"))
+        return out
+
+    def _combine(
+        self,
+        clean_scores: Mapping[str, dict[str, float]],
+        by_recipe: Mapping[str, dict[str, dict[str, float]]],
+        fraction: Mapping[str, dict[str, float]],
+    ) -> dict[str, dict[str, Any]]:
+        assert self.perturbation_set is not None
         core = self.perturbation_set.core_recipes
         return {
-            s.name: combine_adversarial(clean_scores[s.name], by_recipe[s.name], core, fraction[s.name])
+            name: combine_adversarial(clean_scores[name], by_recipe[name], core, fraction[name])
+            for name in clean_scores
+        }
+
+    def _score_search(self, engine: MtebSearchEngine, on_run: Any) -> dict[str, dict[str, Any]]:
+        """A search model: each candidate set indexed once, then searched with the clean questions and
+        with every recipe's. ``search_depth`` is the fewest candidates returned over all of a subset's
+        runs (clean and perturbed), ``search_unreturned_relevant`` their total of unreturned relevant."""
+        assert self.evaluator is not None
+        ev = self.evaluator
+        subsets = self._selected_subsets(None)
+        if "clean" in self.recipes:
+            raise ValueError(f"{self.metadata.name}: a recipe may not be called 'clean'")
+        query_langs = {s.query_lang for s in subsets}
+        query_sets: dict[str, dict[str, list[str]]] = {
+            "clean": {lang: ev.query_texts(lang) for lang in query_langs}
+        }
+        for rid, recipe in self.recipes.items():
+            langs = [lang for lang in recipe.languages if lang in query_langs]
+            if langs:
+                query_sets[rid] = {lang: list(recipe.texts[lang]) for lang in langs}
+        scored = ev.score_by_search(engine, subsets, query_sets, on_run=on_run)
+        keys = ("search_depth", "search_unreturned_relevant")
+        depth = {
+            s.name: min(int(q[s.name]["search_depth"]) for q in scored.values() if s.name in q)
             for s in subsets
         }
+        missing = {
+            s.name: sum(int(q[s.name]["search_unreturned_relevant"]) for q in scored.values() if s.name in q)
+            for s in subsets
+        }
+        strip = {
+            name: {sub: {k: v for k, v in sc.items() if k not in keys} for sub, sc in by_sub.items()}
+            for name, by_sub in scored.items()
+        }
+        clean = strip.pop("clean")
+        by_recipe = {
+            s.name: {rid: strip[rid][s.name] for rid in strip if s.name in strip[rid]} for s in subsets
+        }
+        out = self._combine(clean, by_recipe, self._fractions(subsets))
+        for name, scores in out.items():
+            scores["search_depth"] = depth[name]
+            scores["search_unreturned_relevant"] = missing[name]
+        return out
+
+    def _check_predictions_supported(self) -> None:
+        raise PredictionsError(
+            f"{self.metadata.name}: mteb prediction files hold one run per subset, but this task scores "
+            f"{len(self.recipes) + 1} query sets per subset (clean and each recipe); no predictions are "
+            f"written. Run the clean task ({self.metadata.name.removesuffix('-Adv')}) with a prediction "
+            "folder instead"
+        )
 
     def _score_subset(
         self, model: Any, split: str, encode_kwargs: Mapping[str, Any], subset: Subset
@@ -137,6 +208,11 @@ class LareqaAdvTask(LareqaTask):
             all_scores = self._score_all(model, split, encode_kwargs)
             self._scores[model] = all_scores
         return dict(all_scores[subset.name])
+
+    def _statistics_query_sets(self, lang: str) -> list[tuple[str, Sequence[str]]]:
+        """The queries this task scores: every recipe's version of each question (ids ``<recipe>/...``),
+        so ``num_queries`` counts (question, recipe) pairs; the clean questions are XQuADR's/MLQAR's."""
+        return [(f"{rid}/", r.texts[lang]) for rid, r in self.recipes.items() if lang in r.texts]
 
     def to_mteb_dataset(self) -> dict[str, dict[str, dict[str, Any]]]:
         raise NotImplementedError(

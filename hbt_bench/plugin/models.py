@@ -58,6 +58,9 @@ BUILTIN_MODEL_NAMES: dict[str, str] = {
     USEMultilingualEncoder.name: "use-m",
 }
 
+#: ``--model`` specs of search models (mteb ``SearchProtocol``, not encoders) -> their mteb name.
+SEARCH_MODEL_SPECS: dict[str, str] = {"builtin:bm25": "hbt-bench/bm25", "hbt-bench/bm25": "hbt-bench/bm25"}
+
 # The 16 languages of USE-multilingual v3 (Yang et al., 2019), zh and zh-TW as two scripts.
 _USE_LANGUAGES = [
     "ara-Arab", "deu-Latn", "eng-Latn", "spa-Latn", "fra-Latn", "ita-Latn", "jpn-Jpan", "kor-Hang",
@@ -430,7 +433,9 @@ def register_models() -> None:
         return
     from mteb.models.model_implementations import MODEL_REGISTRY
 
-    for meta in builtin_model_metas():
+    from hbt_bench.lexical import bm25_model_meta
+
+    for meta in (*builtin_model_metas(), bm25_model_meta()):
         MODEL_REGISTRY.setdefault(meta.name, meta)
 
     gmm = importlib.import_module("mteb.models.get_model_meta")
@@ -482,6 +487,11 @@ def mteb_encoder(model: Any) -> Any:
     :func:`hbt_bench.encoders.load_model`, plain encoders get :func:`to_mteb_model`'s adapter, and a
     bare ``SentenceTransformer`` gets mteb's own wrapper (mteb would wrap it the same way).
     """
+    if isinstance(model, str) and model.strip() in SEARCH_MODEL_SPECS:  # not encoders: mteb loads them
+        import mteb
+
+        register_models()
+        return mteb.get_model(SEARCH_MODEL_SPECS[model.strip()])
     if isinstance(model, str):
         from hbt_bench.encoders import load_model
 

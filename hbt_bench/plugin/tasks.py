@@ -13,6 +13,7 @@ retrieval path; they exist for the speed benchmark and the equality checks.
 
 from __future__ import annotations
 
+import json
 import tomllib
 import weakref
 from collections.abc import Mapping, Sequence
@@ -26,17 +27,44 @@ from mteb.abstasks.retrieval import AbsTaskRetrieval
 from mteb.abstasks.task_metadata import TaskMetadata
 
 from hbt_bench.data.lareqa import CANDIDATE_TEXT_MODES, load_lareqa
+from hbt_bench.errors import HbtBenchError, ModelSpecError
 from hbt_bench.evaluate import (
     DOCUMENT,
+    MULTI,
     EmbeddingStore,
     LareqaEvaluator,
     PreparedEmbeddings,
     Subset,
     lareqa_subsets,
 )
+from hbt_bench.paths import safe_component
 from hbt_bench.resources import tasks_dir as _tasks_dir  # module global: tests monkeypatch it
 
-__all__ = ["MLQAR", "LareqaTask", "StockMLQAR", "StockXQuADR", "TaskDefinition", "XQuADR", "task_definition"]
+__all__ = [
+    "MLQAR",
+    "LareqaTask",
+    "StockMLQAR",
+    "StockXQuADR",
+    "TaskDefinition",
+    "UnsupportedModelError",
+    "XQuADR",
+    "task_definition",
+]
+
+
+class LareqaTaskMetadata(TaskMetadata):
+    """mteb's task metadata, with the descriptive statistics kept next to our task files.
+
+    mteb keeps a task's statistics in its own package (``mteb/descriptive_stats/<type>/<name>.json``);
+    ``metadata.descriptive_stats``, ``n_samples`` and the dataset card read them from there, and
+    ``calculate_descriptive_statistics`` writes there. Ours ship in ``tasks/descriptive_stats/``, so they
+    work without the data and computing them never writes into mteb's installation.
+    """
+
+    @property
+    def descriptive_stat_path(self) -> Path:
+        name = safe_component(self.name, "task name")
+        return _tasks_dir() / "descriptive_stats" / str(self.type) / f"{name}.json"
 
 
 @dataclass(frozen=True)
@@ -68,7 +96,7 @@ class TaskDefinition:
 
     def metadata(self) -> TaskMetadata:
         t = self.task
-        return TaskMetadata(
+        return LareqaTaskMetadata(
             name=t["name"],
             description=" ".join(t["description"].split()),
             reference=t["reference"],
@@ -135,6 +163,7 @@ def task_definition(stem: str) -> TaskDefinition:
 # One EmbeddingStore per model object, shared by every task instance in the process (the adversarial
 # tasks reuse the clean candidates' embeddings). Weak keys: the store dies with the model.
 _STORES: weakref.WeakKeyDictionary[Any, EmbeddingStore] = weakref.WeakKeyDictionary()
+_ENCODE_KWARGS: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
 
 
 def _similarity_normalizes(model: Any) -> bool:
@@ -156,18 +185,110 @@ def _model_name(model: Any) -> str:
     return getattr(meta, "name", None) or type(model).__name__
 
 
+class UnsupportedModelError(ModelSpecError, TypeError):
+    """A model of a kind the LAReQA tasks cannot score (e.g. a cross-encoder)."""
+
+
+class UnsupportedSplitError(HbtBenchError, ValueError):
+    """A split the task's data does not have (the LAReQA files hold one)."""
+
+
+ENCODER = "encoder"
+SEARCH = "search"
+
+
+def model_kind(model: Any) -> str:
+    """``"encoder"`` or ``"search"`` (an mteb ``SearchProtocol`` model that cannot encode).
+
+    Encoders take the exact encode-once path even when they also implement ``search``. Cross-encoders
+    are refused: full-list mAP would need ~13k x 13k pair scores per pooled subset, and reranking a
+    first-stage run would make the score depend on that run.
+    """
+    if callable(getattr(model, "encode", None)):
+        return ENCODER
+    if callable(getattr(model, "index", None)) and callable(getattr(model, "search", None)):
+        return SEARCH
+    if callable(getattr(model, "predict", None)):
+        raise UnsupportedModelError(
+            f"model {_model_name(model)} is a cross-encoder (predict(pairs)), which the LAReQA tasks do not "
+            "support: they rank every candidate of the pool for every query (full-list mAP). Supported: "
+            "encoders (mteb EncoderProtocol, sentence-transformers, encode(texts)) and search models "
+            "(mteb SearchProtocol: index/search, e.g. mteb/baseline-bm25s)"
+        )
+    return ENCODER  # anything else: _as_mteb_encoder explains what is missing
+
+
+class MtebSearchEngine:
+    """:class:`~hbt_bench.evaluate.SearchEngine` over an mteb ``SearchProtocol`` model.
+
+    A candidate language ``Y`` is indexed under ``hf_subset="Y-Y"`` (its own language in the task's
+    ``eval_langs``, so a language-aware engine such as mteb's BM25 picks Y's tokenizer and stemmer); the
+    pool is indexed under the first pooled subset ranked against it (all languages). Queries are searched
+    under their own subset's name.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        task_metadata: TaskMetadata,
+        split: str,
+        encode_kwargs: Mapping[str, Any],
+        num_proc: int | None = None,
+    ) -> None:
+        self.model = model
+        self.name = _model_name(model)
+        self.task_metadata = task_metadata
+        self.split = split
+        self.encode_kwargs = dict(encode_kwargs)
+        self.num_proc = num_proc
+
+    def _common(self, hf_subset: str) -> dict[str, Any]:
+        return {
+            "task_metadata": self.task_metadata,
+            "hf_split": self.split,
+            "hf_subset": hf_subset,
+            "encode_kwargs": self.encode_kwargs,
+            "num_proc": self.num_proc,
+        }
+
+    def index(self, key: str, ids: list[str], texts: list[str], subset: Subset) -> None:
+        from datasets import Dataset
+
+        hf_subset = subset.name if key == MULTI else f"{key}-{key}"
+        self.model.index(Dataset.from_dict({"id": ids, "text": texts}), **self._common(hf_subset))
+
+    def search(
+        self, key: str, subset: Subset, query_ids: list[str], texts: list[str], top_k: int
+    ) -> list[Mapping[str, float]]:
+        from datasets import Dataset
+
+        queries = Dataset.from_dict({"id": query_ids, "text": texts})
+        out = self.model.search(queries, top_k=top_k, top_ranked=None, **self._common(subset.name))
+        if not isinstance(out, Mapping):
+            raise ModelSpecError(
+                f"model {self.name}: search() returned a {type(out).__name__}, expected a dict query id -> "
+                "{candidate id: score} (mteb RetrievalOutputType)"
+            )
+        return [out.get(q, {}) for q in query_ids]  # a query it left out returned nothing
+
+
 def embedding_store_for(
     model: Any, task_metadata: TaskMetadata, split: str, encode_kwargs: Mapping
 ) -> EmbeddingStore:
     """The process-wide store of ``model``, created on first use with an mteb-protocol encode function."""
     store = _STORES.get(model)
     if store is not None:
+        # A later run's encode_kwargs (say a smaller batch size) apply to the texts it adds to the store.
+        kwargs = _ENCODE_KWARGS[model]
+        kwargs.clear()
+        kwargs.update(encode_kwargs)
         return store
     import datasets
     from mteb._create_dataloaders import create_dataloader
     from mteb.types import PromptType
 
     kwargs = dict(encode_kwargs)
+    _ENCODE_KWARGS[model] = kwargs  # what encode() below reads at each call
 
     def encode(texts: list[str], kind: str, lang: str) -> np.ndarray:
         prompt_type = PromptType.document if kind == DOCUMENT else PromptType.query
@@ -201,6 +322,9 @@ class LareqaTask(AbsTaskRetrieval):
     """A LAReQA dataset as an mteb retrieval task with encode-once, exact full-list scoring."""
 
     definition: ClassVar[TaskDefinition]
+    #: Hits per query in mteb prediction files (``prediction_folder`` / ``mteb run --prediction-folder``):
+    #: one of mteb's own k values; full lists (up to 13k per query, 132 subsets) would be gigabytes.
+    prediction_top_k: ClassVar[int] = 100
 
     def __init__(
         self,
@@ -210,7 +334,8 @@ class LareqaTask(AbsTaskRetrieval):
         languages: Sequence[str] | None = None,
         **kwargs: Any,
     ) -> None:
-        """``candidate_mode="sentence+context"`` encodes each candidate with its paragraph (official LAReQA).
+        """``candidate_mode="sentence+context-xtreme"`` encodes each candidate with its paragraph, joined as
+        XTREME-R does (:func:`hbt_bench.data.lareqa.candidate_text`).
         ``languages`` reduces the dataset to those languages, the pooled corpus included (smoke tests,
         training sweeps): only their files are read.
 
@@ -239,6 +364,10 @@ class LareqaTask(AbsTaskRetrieval):
             self.filter_languages(None, hf_subsets=[s.name for s in lareqa_subsets(self.corpus_languages)])
         self.evaluator: LareqaEvaluator | None = None
         self._prepared: weakref.WeakKeyDictionary[Any, PreparedEmbeddings] = weakref.WeakKeyDictionary()
+        self._search_scores: weakref.WeakKeyDictionary[Any, dict[str, dict[str, Any]]] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._predictions_done: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
 
     def load_data(self, num_proc: int | None = None, **kwargs: Any) -> None:
         """Read every language of the task (the pooled setting needs all of them)."""
@@ -267,6 +396,8 @@ class LareqaTask(AbsTaskRetrieval):
     def unload_data(self) -> None:
         self.evaluator = None
         self._prepared = weakref.WeakKeyDictionary()
+        self._search_scores = weakref.WeakKeyDictionary()
+        self._predictions_done = weakref.WeakKeyDictionary()
         super().unload_data()  # drops instance metadata, i.e. our revision tag: put it back
         self._tag_revision()
 
@@ -289,27 +420,136 @@ class LareqaTask(AbsTaskRetrieval):
         timer: Any = None,
         **kwargs: Any,
     ) -> dict[str, dict[str, Any]]:
-        """Score the requested subsets; the first call for a model encodes every selected subset's texts."""
+        """Score the requested subsets; the first call for a model encodes every selected subset's texts.
+
+        Encoders are scored exactly from embeddings; search models (mteb ``SearchProtocol``) through
+        ``index``/``search`` with the whole candidate list asked for (see :meth:`_search_scores_for`);
+        cross-encoders are refused (:func:`model_kind`). With ``prediction_folder``, the first call
+        writes mteb's ``<Task>_predictions.json`` with the top :attr:`prediction_top_k` candidates per
+        query of every selected subset.
+        """
+        data_split = self.definition.task["eval_split"]
+        if split != data_split:
+            # The files hold one split; scoring it under another name would file test scores as e.g.
+            # "validation" (stock mteb tasks fail with a KeyError here).
+            raise UnsupportedSplitError(
+                f"{self.metadata.name} has only the {data_split!r} split; cannot evaluate split {split!r}"
+            )
         if not self.data_loaded:
             self.load_data(num_proc=num_proc)
-        model = _as_mteb_encoder(model)
+        kind = model_kind(model)
+        if kind == ENCODER:
+            model = _as_mteb_encoder(model)
+        encode_kwargs = encode_kwargs or {}
+        if prediction_folder is not None:
+            self._save_all_predictions(model, kind, split, encode_kwargs, Path(prediction_folder), num_proc)
         scores: dict[str, dict[str, Any]] = {}
         for subset in self._selected_subsets(subsets_to_run):
-            scores[subset.name] = self._score_subset(model, split, encode_kwargs or {}, subset)
+            if kind == SEARCH:
+                scores[subset.name] = dict(
+                    self._search_scores_for(model, split, encode_kwargs, num_proc)[subset.name]
+                )
+            else:
+                scores[subset.name] = self._score_subset(model, split, encode_kwargs, subset)
             self._add_main_score(scores[subset.name])
         return scores
 
-    def _score_subset(
-        self, model: Any, split: str, encode_kwargs: Mapping[str, Any], subset: Subset
-    ) -> dict[str, Any]:
-        """One subset's scores; what the model needs for every selected subset is prepared once."""
+    def _prepared_for(self, model: Any, split: str, encode_kwargs: Mapping[str, Any]) -> PreparedEmbeddings:
+        """The model's matrices for every selected subset (encoded once, then cached)."""
         assert self.evaluator is not None
         prepared = self._prepared.get(model)
         if prepared is None:
             store = embedding_store_for(model, self.metadata, split, encode_kwargs)
             prepared = self.evaluator.prepare(store, self._selected_subsets(None))
             self._prepared[model] = prepared
-        return self.evaluator.score_subset(prepared, subset)
+        return prepared
+
+    def _score_subset(
+        self, model: Any, split: str, encode_kwargs: Mapping[str, Any], subset: Subset
+    ) -> dict[str, Any]:
+        """One subset's scores; what the model needs for every selected subset is prepared once."""
+        assert self.evaluator is not None
+        return self.evaluator.score_subset(self._prepared_for(model, split, encode_kwargs), subset)
+
+    def _search_scores_for(
+        self,
+        model: Any,
+        split: str,
+        encode_kwargs: Mapping[str, Any],
+        num_proc: int | None = None,
+        on_run: Any = None,
+    ) -> dict[str, dict[str, Any]]:
+        """Every selected subset of a search model, scored on its first call: each candidate set is
+        indexed once (a SearchProtocol model holds one index at a time, so subsets are visited by
+        candidate set). Scores add ``search_depth`` and ``search_unreturned_relevant``."""
+        assert self.evaluator is not None
+        cached = self._search_scores.get(model)
+        if cached is None or on_run is not None:
+            engine = MtebSearchEngine(model, self.metadata, split, encode_kwargs, num_proc)
+            cached = self._score_search(engine, on_run)
+            self._search_scores[model] = cached
+        return cached
+
+    def _score_search(self, engine: MtebSearchEngine, on_run: Any) -> dict[str, dict[str, Any]]:
+        assert self.evaluator is not None
+        return self.evaluator.score_by_search(engine, self._selected_subsets(None), on_run=on_run)["clean"]
+
+    # --- mteb prediction files --------------------------------------------------------------------------
+
+    def _check_predictions_supported(self) -> None:
+        """Hook: tasks whose subsets have no single run refuse prediction files."""
+
+    def _save_all_predictions(
+        self,
+        model: Any,
+        kind: str,
+        split: str,
+        encode_kwargs: Mapping[str, Any],
+        folder: Path,
+        num_proc: int | None,
+    ) -> None:
+        """Write the top :attr:`prediction_top_k` hits of every selected subset once per model and folder."""
+        from hbt_bench.predictions import PredictionsWriter
+
+        self._check_predictions_supported()
+        done = self._predictions_done.setdefault(model, set())
+        if str(folder.resolve()) in done:
+            return
+        assert self.evaluator is not None
+        ev = self.evaluator
+        safe_component(self.metadata.name, "task name")
+        meta = getattr(model, "mteb_model_meta", None)
+        path = self._predictions_path(folder)
+        k = self.prediction_top_k
+        with PredictionsWriter(
+            path,
+            model_name=str(getattr(meta, "name", None) or _model_name(model)),
+            revision=str(getattr(meta, "revision", None)),
+            split=split,
+        ) as writer:
+            if kind == ENCODER:
+                prepared = self._prepared_for(model, split, encode_kwargs)
+                for subset in self._selected_subsets(None):
+                    for qids, hits in ev.top_hits(prepared, subset, k):
+                        writer.add(subset.name, qids, hits)
+            else:
+                positions: dict[str, dict[str, int]] = {}
+
+                def on_run(
+                    name: str, subset: Subset, qids: list[str], hits: list[Mapping[str, float]]
+                ) -> None:
+                    key = ev.candidate_key(subset)
+                    if key not in positions:
+                        positions[key] = {cid: i for i, cid in enumerate(ev.candidate_set(key)[0])}
+                    pos = positions[key]
+                    capped = [
+                        dict(sorted(row.items(), key=lambda kv: (-kv[1], pos.get(kv[0], -1)))[:k])
+                        for row in hits
+                    ]
+                    writer.add(subset.name, qids, capped)
+
+                self._search_scores_for(model, split, encode_kwargs, num_proc, on_run=on_run)
+        done.add(str(folder.resolve()))
 
     # --- the stock mteb path, for benchmarks and equality checks -------------------------------------
 
@@ -340,6 +580,202 @@ class LareqaTask(AbsTaskRetrieval):
                 }
             }
         return out
+
+    # --- mteb's descriptive statistics, from the evaluator's data ------------------------------------
+
+    def calculate_descriptive_statistics(
+        self, overwrite_results: bool = False, num_proc: int | None = None
+    ) -> dict[str, Any]:
+        """mteb's statistics of every split: the whole task, then ``hf_subset_descriptive_stats`` per subset.
+
+        Same numbers and layout as mteb's own retrieval statistics over :meth:`to_mteb_dataset`, but
+        counted from the loaded texts: mteb's path builds and concatenates 132 per-subset datasets
+        (over a minute and about 1 GB for XQuADR). The declared task's statistics are read from and
+        written to ``metadata.descriptive_stat_path`` like mteb's; an instance whose options change the
+        data (candidate mode, languages, perturbations: see its revision) is computed and never cached.
+        """
+        declared = not self._revision_tags()
+        if declared and not overwrite_results:
+            cached = self.metadata.descriptive_stats
+            if cached is not None:
+                return cached
+        if not self.data_loaded:
+            self.load_data(num_proc=num_proc)
+        # One split of data: every eval split (there is one) is described by the same numbers.
+        parts = {s.name: _subset_statistics(self._statistics_inputs(s)) for s in self._statistics_subsets()}
+        overall = _merge_statistics(list(parts.values()))
+        per_subset = {name: part.stats for name, part in parts.items()}
+        stats = {
+            split: {**overall, "hf_subset_descriptive_stats": per_subset}
+            for split in self.metadata.eval_splits
+        }
+        if declared:
+            from hbt_bench.atomic import write_text_atomic
+
+            write_text_atomic(self.metadata.descriptive_stat_path, json.dumps(stats, indent=4) + "\n")
+        return stats
+
+    def _calculate_descriptive_statistics_from_split(
+        self,
+        split: str,
+        *,
+        hf_subset: str | None = None,
+        compute_overall: bool = False,
+        num_proc: int | None = None,
+    ) -> dict[str, Any]:
+        """mteb's hook: one subset's ``RetrievalDescriptiveStatistics``, or (no subset) the whole task's,
+        which mteb counts over the subsets concatenated (a pooled candidate counts once per subset)."""
+        if split not in self.metadata.eval_splits:
+            raise DescriptiveStatisticsError(
+                f"{self.metadata.name}: no split {split!r} (it has {', '.join(self.metadata.eval_splits)})"
+            )
+        if not self.data_loaded:
+            self.load_data(num_proc=num_proc)
+        subsets = {s.name: s for s in self._statistics_subsets()}
+        if hf_subset is not None:
+            if hf_subset not in subsets:
+                raise DescriptiveStatisticsError(
+                    f"{self.metadata.name}: no subset {hf_subset!r} in the loaded data "
+                    f"(languages {', '.join(self.corpus_languages)})"
+                )
+            return _subset_statistics(self._statistics_inputs(subsets[hf_subset])).stats
+        return _merge_statistics([_subset_statistics(self._statistics_inputs(s)) for s in subsets.values()])
+
+    def _statistics_subsets(self) -> tuple[Subset, ...]:
+        """Every subset the loaded data defines: the dataset is described, not a language selection."""
+        assert self.evaluator is not None
+        return self.evaluator.subsets()
+
+    def _statistics_query_sets(self, lang: str) -> list[tuple[str, Sequence[str]]]:
+        """(query id prefix, texts aligned with ``lang``'s questions) for each query set the task scores."""
+        assert self.evaluator is not None
+        return [("", self.evaluator.query_texts(lang))]
+
+    def _statistics_inputs(self, subset: Subset) -> _StatisticsInputs:
+        """The subset's queries, candidates and qrels, as in :meth:`to_mteb_dataset` (ids included)."""
+        assert self.evaluator is not None
+        ev = self.evaluator
+        langs = ev.languages if subset.candidate_lang is None else (subset.candidate_lang,)
+        ids = [c.uid for lang in langs for c in ev.corpus.languages[lang].candidates]
+        rows, relevant = ev.relevance(subset)
+        questions = ev.corpus.languages[subset.query_lang].questions
+        qids: list[str] = []
+        texts: list[str] = []
+        qrels: dict[str, dict[str, int]] = {}
+        row_qrels = [{ids[j]: 1 for j in rel.tolist()} for rel in relevant]  # shared by the query sets
+        for prefix, set_texts in self._statistics_query_sets(subset.query_lang):
+            for r, rel in zip(rows.tolist(), row_qrels, strict=True):
+                qid = f"{prefix}{subset.query_lang}_{questions[r].qid}"
+                qids.append(qid)
+                texts.append(set_texts[r])
+                qrels[qid] = rel
+        doc_texts = [t for lang in langs for t in ev.candidate_texts(lang)]
+        return _StatisticsInputs(subset.name, qids, texts, ids, doc_texts, qrels)
+
+
+class DescriptiveStatisticsError(HbtBenchError, ValueError):
+    """A split or subset that a task's descriptive statistics cannot describe."""
+
+
+@dataclass(frozen=True)
+class _StatisticsInputs:
+    """One subset in mteb's retrieval terms: query ids and texts, corpus ids and texts, qrels."""
+
+    name: str
+    query_ids: list[str]
+    query_texts: list[str]
+    corpus_ids: list[str]
+    corpus_texts: list[str]
+    qrels: dict[str, dict[str, int]]
+
+
+@dataclass(frozen=True)
+class _SubsetStatistics:
+    """One subset's mteb statistics, with what merging subsets needs: their distinct texts."""
+
+    stats: dict[str, Any]
+    corpus_texts: frozenset[str]
+    query_texts: frozenset[str]
+    n_qrels: int
+
+
+def _subset_statistics(s: _StatisticsInputs) -> _SubsetStatistics:
+    """mteb's ``RetrievalDescriptiveStatistics`` of one subset, from mteb's own counting functions."""
+    from mteb.abstasks._statistics_calculation import (
+        calculate_relevant_docs_statistics,
+        calculate_text_statistics,
+    )
+
+    # hashes=texts: mteb's text hash is the string itself; passing it skips a progress bar per call.
+    docs = calculate_text_statistics(s.corpus_texts, hashes=s.corpus_texts)
+    queries = calculate_text_statistics(s.query_texts, hashes=s.query_texts)
+    relevant = calculate_relevant_docs_statistics(s.qrels, s.query_ids, s.corpus_ids)
+    stats = _retrieval_statistics(len(s.corpus_ids), len(s.query_ids), docs, queries, relevant)
+    return _SubsetStatistics(stats, frozenset(s.corpus_texts), frozenset(s.query_texts), len(s.qrels))
+
+
+def _merge_text_statistics(parts: Sequence[Mapping[str, Any]], counts: Sequence[int], unique: int) -> dict:
+    """mteb's ``TextStatistics`` of the concatenated texts of ``parts`` (``counts`` texts each)."""
+    total = sum(p["total_text_length"] for p in parts)
+    return {
+        "total_text_length": total,
+        "min_text_length": min(p["min_text_length"] for p in parts),
+        "average_text_length": total / sum(counts),
+        "max_text_length": max(p["max_text_length"] for p in parts),
+        "unique_texts": unique,
+    }
+
+
+def _merge_statistics(parts: Sequence[_SubsetStatistics]) -> dict[str, Any]:
+    """The whole task's statistics as mteb counts them: the subsets concatenated, their ids prefixed by
+    the subset (so a pooled candidate counts once per subset, and only texts are shared between them)."""
+    stats = [p.stats for p in parts]
+    n_docs = [s["num_documents"] for s in stats]
+    n_queries = [s["num_queries"] for s in stats]
+    docs = _merge_text_statistics(
+        [s["documents_text_statistics"] for s in stats],
+        n_docs,
+        len(frozenset().union(*(p.corpus_texts for p in parts))),
+    )
+    queries = _merge_text_statistics(
+        [s["queries_text_statistics"] for s in stats],
+        n_queries,
+        len(frozenset().union(*(p.query_texts for p in parts))),
+    )
+    rel = [s["relevant_docs_statistics"] for s in stats]
+    n_rel = sum(r["num_relevant_docs"] for r in rel)
+    summed = ("unique_relevant_docs", "num_missing_query_ids", "num_missing_corpus_ids")
+    relevant = {
+        "num_relevant_docs": n_rel,
+        "min_relevant_docs_per_query": min(r["min_relevant_docs_per_query"] for r in rel),
+        "average_relevant_docs_per_query": n_rel / sum(p.n_qrels for p in parts),
+        "max_relevant_docs_per_query": max(r["max_relevant_docs_per_query"] for r in rel),
+        **{key: sum(r[key] for r in rel) for key in summed},
+        "queries_with_all_gold_black_or_white": sum(r["queries_with_all_gold_black_or_white"] for r in rel),
+    }
+    return _retrieval_statistics(sum(n_docs), sum(n_queries), docs, queries, relevant)
+
+
+def _retrieval_statistics(
+    n_docs: int, n_queries: int, docs: Mapping[str, Any], queries: Mapping[str, Any], relevant: Mapping
+) -> dict[str, Any]:
+    """mteb's ``RetrievalDescriptiveStatistics`` of a text-only task (one subset, or all merged)."""
+    return {
+        "num_samples": n_docs + n_queries,
+        "num_queries": n_queries,
+        "num_documents": n_docs,
+        "number_of_characters": docs["total_text_length"] + queries["total_text_length"],
+        "documents_text_statistics": docs,
+        "documents_image_statistics": None,
+        "documents_audio_statistics": None,
+        "documents_video_statistics": None,
+        "queries_text_statistics": queries,
+        "queries_image_statistics": None,
+        "queries_audio_statistics": None,
+        "queries_video_statistics": None,
+        "relevant_docs_statistics": relevant,
+        "top_ranked_statistics": None,
+    }
 
 
 def _as_mteb_encoder(model: Any) -> Any:

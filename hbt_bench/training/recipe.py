@@ -365,6 +365,29 @@ def load_base_model(spec: str, *, max_seq_length: int = 0) -> SentenceTransforme
     return model
 
 
+def check_peft_compatible() -> None:
+    """Fail early, naming both packages, when the installed peft is older than transformers requires.
+
+    transformers raises a bare "The version of PEFT you are using is not compatible" deep inside
+    ``add_adapter``; a new transformers release can demand a peft that is not out yet (5.24 wants 0.22).
+    """
+    from importlib.metadata import version
+
+    from packaging.version import Version
+
+    try:
+        from transformers.integrations.peft import MIN_PEFT_VERSION
+    except ImportError:  # moved or renamed in a later transformers: let add_adapter decide
+        return
+    have = version("peft")
+    if Version(have) < Version(MIN_PEFT_VERSION):
+        raise TrainingConfigError(
+            f"lora: transformers {version('transformers')} requires peft >= {MIN_PEFT_VERSION}, "
+            f"but peft {have} is installed; install a pair that agrees (the tested pair is pinned in "
+            "requirements/lock.txt: `make setup`, or pip install -r requirements/lock.txt)"
+        )
+
+
 def add_lora(
     model: SentenceTransformer, *, r: int, alpha: int, dropout: float, target_modules: Sequence[str]
 ) -> int:
@@ -376,6 +399,7 @@ def add_lora(
         from peft import LoraConfig
     except ImportError as exc:
         raise TrainingConfigError('[lora] needs the "peft" package: pip install "hbt-bench[train]"') from exc
+    check_peft_compatible()
     config = LoraConfig(
         r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=list(target_modules) or None, bias="none"
     )

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from hbt_bench.adversarial.build import recipe_lines
-from hbt_bench.adversarial.perturbation_sets import perturbations_dir
+from hbt_bench.adversarial.perturbation_sets import SET_VERSION, perturbations_dir
 from hbt_bench.adversarial.textattack_adapter import (
     TextAttackUnavailable,
     import_textattack,
@@ -28,20 +28,23 @@ def textattack():
         pytest.skip(f"TextAttack is not installed (`make attack-deps`): {exc}")
 
 
+@pytest.mark.parametrize("version", [SET_VERSION, "v1"])
 @pytest.mark.parametrize("dataset", ["xquad-r", "mlqa-r"])
-def test_sample_of_every_shipped_recipe_regenerates_byte_for_byte(textattack, shared_data, dataset):
+def test_sample_of_every_shipped_recipe_regenerates_byte_for_byte(textattack, shared_data, dataset, version):
+    """The current set entirely; v1 for every recipe but character noise, the only one v2 changed."""
     from hbt_bench.adversarial.recipes import get_recipe
 
-    folder = perturbations_dir() / dataset / "v1"
+    folder = perturbations_dir() / dataset / version
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     corpus = load_lareqa(dataset, data_dir=shared_data)
+    changed = []
     for entry in manifest["recipes"]:
         if entry["name"] == "en-synonym" and not wordnet_available():
             continue  # `make wordnet`; CI installs it, so this is checked there
         recipe = get_recipe(entry["id"])
-        assert json.loads(json.dumps(dict(recipe.params))) == entry["params"], (
-            f"{entry['id']}: recipe parameters changed since v1"
-        )
+        if json.loads(json.dumps(dict(recipe.params))) != entry["params"]:
+            changed.append(entry["id"])
+            continue
         shipped = gzip.decompress((folder / entry["file"]).read_bytes()).decode("utf-8").splitlines()
         by_key = {(json.loads(line)["lang"], json.loads(line)["qid"]): line for line in shipped}
         fresh = recipe_lines(recipe, corpus, seed=manifest["seed"], limit=SAMPLE)
@@ -49,6 +52,8 @@ def test_sample_of_every_shipped_recipe_regenerates_byte_for_byte(textattack, sh
         for line in fresh:
             rec = json.loads(line)
             assert line == by_key[(rec["lang"], rec["qid"])], f"{entry['id']} {rec['lang']} {rec['qid']}"
+    expected = ["char-noise@1edit", "char-noise@10pct", "char-noise@30pct"] if version == "v1" else []
+    assert changed == expected, f"recipe parameters changed since {version}"
 
 
 def test_build_cli_writes_a_set_and_check_detects_a_difference(textattack, shared_data, tmp_path, capsys):
@@ -61,6 +66,25 @@ def test_build_cli_writes_a_set_and_check_detects_a_difference(textattack, share
     assert "identical to the shipped set" in capsys.readouterr().out
     assert main([*args[:-2], "--seed", "1", "--check", "--data-dir", str(shared_data)]) == 1
     assert "char-noise@1edit: content differs" in capsys.readouterr().out
+
+
+def _tree(folder):
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("version", ["", ".", "..", "../mlqa-r", "ABS", "v1/../..", " v1"])
+def test_build_cli_refuses_a_version_that_is_not_a_plain_name(shared_data, tmp_path, capsys, version):
+    """Issue 9: ``--version ""`` made the writer rename aside and delete the dataset folder (every set)."""
+    root = tmp_path / "S"
+    for dataset in ("xquad-r", "mlqa-r"):
+        (root / dataset / "v1").mkdir(parents=True)
+        (root / dataset / "v1" / "manifest.json").write_text(f'{{"dataset": "{dataset}"}}', encoding="utf-8")
+    version = str(tmp_path / "elsewhere") if version == "ABS" else version
+    before = _tree(tmp_path)
+    args = ["attack", "build", "--version", version, "--out", str(root), "--datasets", "xquad-r"]
+    assert main([*args, "--recipes", "char-noise@1edit", "--data-dir", str(shared_data)]) == 2
+    assert "--version" in capsys.readouterr().err
+    assert _tree(tmp_path) == before
 
 
 def test_build_cli_rejects_unknown_recipes_and_datasets(shared_data, capsys):

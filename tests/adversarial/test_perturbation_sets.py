@@ -14,6 +14,7 @@ import pytest
 from hbt_bench.adversarial import perturbation_sets as ps
 from hbt_bench.adversarial.build import build_set, write_set
 from hbt_bench.data.lareqa import load_lareqa
+from hbt_bench.errors import HbtBenchError
 
 ALPHABET = "abcXYZ éß" + "ศิกาโ" + "शिकागो" + "\u200b\u200d" + "中文?"
 
@@ -229,11 +230,12 @@ def test_external_recipe_errors_name_the_problem(xquad, tmp_path, mutate, messag
         ps.load_external_recipe(path, xquad)
 
 
+@pytest.mark.parametrize("version", ["v1", "v2"])
 @pytest.mark.parametrize("dataset", ["xquad-r", "mlqa-r"])
-def test_shipped_v1_sets_verify_against_the_real_data(shared_data, dataset):
+def test_shipped_sets_verify_against_the_real_data(shared_data, dataset, version):
     corpus = load_lareqa(dataset, data_dir=shared_data)
-    pset = ps.load_perturbation_set(dataset, "v1", corpus)
-    assert pset.core_recipes, "v1 has core recipes"
+    pset = ps.load_perturbation_set(dataset, version, corpus)
+    assert pset.core_recipes, f"{version} has core recipes"
     for rid in pset.core_recipes:
         recipe = pset.recipes[rid]
         assert recipe.languages == tuple(corpus.languages), f"core recipe {rid} covers every language"
@@ -252,3 +254,176 @@ def test_a_corpus_of_fewer_languages_gets_their_records(shared_data, xquad):
     assert part.recipes[rid].languages == ("de", "th")  # dataset order
     assert part.recipes[rid].texts["th"] == full.recipes[rid].texts["th"]
     assert part.recipes["zh-morphonym@10pct"].languages == ()
+
+
+# --- names that become paths, crash-safe swap (issue 9) ----------------------------------------------
+
+
+class Killed(BaseException):
+    """Stands for SIGKILL: not an Exception, and every later rename fails too."""
+
+
+def _die_after_first_replace(monkeypatch):
+    import os
+
+    real, calls = os.replace, {"n": 0}
+
+    def replace(src, dst):
+        calls["n"] += 1
+        if calls["n"] > 1:
+            raise Killed
+        real(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+
+
+def _tree(folder):
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_a_kill_between_the_two_renames_leaves_a_readable_set_and_the_next_write_cleans_up(
+    fake_set, xquad, tmp_path, monkeypatch
+):
+    build, folder = fake_set
+    before = _tree(folder)
+    other = dataclasses.replace(build, manifest={**build.manifest, "seed": 1})
+    with monkeypatch.context() as m:
+        _die_after_first_replace(m)
+        with pytest.raises(Killed):
+            write_set(other, tmp_path)
+    # A reader still finds the complete previous set (the old writer left it only as .vtest.old-PID).
+    loaded = ps.load_perturbation_set("xquad-r", "vtest", xquad, root=tmp_path)
+    assert loaded.manifest["seed"] == 0 and set(loaded.recipes) == {r.id for r in RECIPES}
+    write_set(other, tmp_path)  # the next run restores or cleans what the killed one left
+    assert [p.name for p in (tmp_path / "xquad-r").iterdir()] == ["vtest"]
+    assert json.loads((folder / "manifest.json").read_text(encoding="utf-8"))["seed"] == 1
+    assert {k: v for k, v in _tree(folder).items() if k != "manifest.json"} == {
+        k: v for k, v in before.items() if k != "manifest.json"
+    }
+
+
+@pytest.mark.parametrize("version", ["", ".", "..", "../mlqa-r", "/abs", "v1/x", ".v1"])
+def test_a_version_that_is_not_a_plain_name_is_refused_and_nothing_is_touched(
+    fake_set, xquad, tmp_path, version
+):
+    build, _ = fake_set
+    mlqa = tmp_path / "mlqa-r" / "v1"
+    mlqa.mkdir(parents=True)
+    (mlqa / "manifest.json").write_text("{}", encoding="utf-8")
+    before = _tree(tmp_path)
+    bad = dataclasses.replace(build, manifest={**build.manifest, "version": version})
+    with pytest.raises(HbtBenchError, match="version"):
+        write_set(bad, tmp_path)
+    assert _tree(tmp_path) == before
+    with pytest.raises(HbtBenchError, match="version"):
+        ps.load_perturbation_set("xquad-r", version, xquad, root=tmp_path)
+
+
+def test_the_writer_replaces_only_a_set_of_the_same_dataset_and_version(fake_set, tmp_path):
+    build, _ = fake_set
+    for name, content in (
+        ("v7", {"notes.txt": b"mine"}),
+        ("v8", {"manifest.json": b'{"dataset": "mlqa-r"}'}),
+    ):
+        user = tmp_path / "xquad-r" / name
+        user.mkdir()
+        for file, data in content.items():
+            (user / file).write_bytes(data)
+        bad = dataclasses.replace(build, manifest={**build.manifest, "version": name})
+        with pytest.raises(ps.PerturbationSetError, match=f"{name} exists and is not the xquad-r {name}"):
+            write_set(bad, tmp_path)
+        assert {p.name: p.read_bytes() for p in user.iterdir()} == content
+
+
+def test_a_manifest_file_entry_outside_the_set_is_refused(fake_set, xquad, tmp_path):
+    _, folder = fake_set
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    manifest["recipes"][0]["file"] = "../../secret.jsonl.gz"
+    (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    with pytest.raises(ps.PerturbationSetError, match=r"recipes\[0\]: file '\.\./\.\./secret"):
+        ps.load_perturbation_set("xquad-r", "vtest", xquad, root=tmp_path)
+
+
+def _nested(depth: int) -> dict:
+    value: dict = {}
+    for _ in range(depth):
+        value = {"x": value}
+    return value
+
+
+@pytest.mark.parametrize(
+    ("header_line", "message"),
+    [
+        ('{"recipe": {"id": "char-noise@30pct"}}', "recipe id 'char-noise@30pct' is taken"),
+        ('{"recipe": {"id": "word-drop@10pct"}}', "recipe id 'word-drop@10pct' is taken"),
+        ('{"recipe": {"id": {"a": 1}}}', "recipe id must be a string, got dict"),
+        ('{"recipe": {"id": 7}}', "recipe id must be a string, got int"),
+        ('{"recipe": {"id": "../x"}}', "recipe id '../x': not usable"),
+        ('{"recipe": {"id": "ok", "description": ["a"]}}', "'description' must be a string"),
+        ('{"recipe": {"id": "ok", "provenance": "gpt"}}', "'provenance' must be an object"),
+        (json.dumps({"recipe": {"provenance": _nested(20)}}), "nested deeper than 8 levels"),
+        ("[" * 100_000 + "]" * 100_000, "JSON nested too deeply"),
+        ('{"recipe": ' + "[" * 100_000 + "]" * 100_000 + "}", "JSON nested too deeply"),
+    ],
+    ids=["shipped-id", "shipped-id-2", "dict-id", "int-id", "path-id", "description", "provenance",
+         "deep-header", "very-deep-line", "very-deep-header"],
+)  # fmt: skip
+def test_bad_external_headers_are_clean_errors_naming_file_and_line(xquad, tmp_path, header_line, message):
+    rows = [json.dumps({"qid": q.qid, "lang": "de", "text": q.text}) for q in xquad.languages["de"].questions]
+    path = tmp_path / "ext.jsonl"
+    path.write_text("\n".join([header_line, *rows]) + "\n", encoding="utf-8")
+    with pytest.raises(ps.PerturbationSetError, match=rf"ext\.jsonl, line 1: .*{message}"):
+        ps.load_external_recipe(path, xquad)
+
+
+def test_external_ids_already_in_the_task_are_refused(xquad, tmp_path):
+    rows = [{"recipe": {"id": "paraphrase"}}]
+    rows += [{"qid": q.qid, "lang": "de", "text": q.text} for q in xquad.languages["de"].questions]
+    path = _write_jsonl(tmp_path / "para.jsonl", rows)
+    assert ps.load_external_recipe(path, xquad).recipe_id == "paraphrase"
+    with pytest.raises(
+        ps.PerturbationSetError, match=r"para\.jsonl, line 1: recipe id 'paraphrase' is taken"
+    ):
+        ps.load_external_recipe(path, xquad, reserved_ids={"paraphrase"})
+    with pytest.raises(ps.PerturbationSetError, match="recipe_id: recipe id must be a string"):
+        ps.load_external_recipe(path, xquad, recipe_id=3)
+
+
+# --- versions -------------------------------------------------------------------------------------------
+
+
+def test_the_default_version_is_the_one_the_adv_tasks_and_the_build_cli_use():
+    import tomllib
+
+    from hbt_bench.adversarial import cli
+    from hbt_bench.resources import tasks_dir
+
+    assert cli._SET_VERSION == ps.SET_VERSION
+    for name in ("xquadr_adv", "mlqar_adv"):
+        task = tomllib.loads((tasks_dir() / f"{name}.toml").read_text(encoding="utf-8"))["task"]
+        assert task["perturbations"] == ps.SET_VERSION, name
+        assert task["revision"].endswith(f"+adv-{ps.SET_VERSION}"), name
+
+
+# sha256 of the shipped v1 manifests as released (they hold every file's content sha256): v1 never changes.
+V1_MANIFEST_SHA256 = {
+    "xquad-r": "265289b1571d0e5c48789fedf23d70a0ad2e390736865c4e9ddfb3a68c321340",
+    "mlqa-r": "b3baeb7b36154a2ff3b656804f05c6a8e1a42a75fd9a36d80b3e22b4e752c1f3",
+}
+
+
+@pytest.mark.parametrize("dataset", ["xquad-r", "mlqa-r"])
+def test_v1_stays_loadable_with_its_manifest_checksums(shared_data, dataset):
+    import hashlib
+
+    folder = ps.perturbations_dir() / dataset / "v1"
+    raw = (folder / "manifest.json").read_bytes()
+    assert hashlib.sha256(raw).hexdigest() == V1_MANIFEST_SHA256[dataset]
+    manifest = json.loads(raw)
+    assert manifest["version"] == "v1" and len(manifest["recipes"]) == 12
+    for entry in manifest["recipes"]:
+        content = gzip.decompress((folder / entry["file"]).read_bytes())
+        assert hashlib.sha256(content).hexdigest() == entry["sha256"], entry["file"]
+    corpus = load_lareqa(dataset, data_dir=shared_data)
+    pset = ps.load_perturbation_set(dataset, "v1", corpus)  # verifies every record as well
+    assert list(pset.recipes) == [e["id"] for e in manifest["recipes"]]

@@ -3,7 +3,7 @@
 The checks are black-box: an output is accepted only if it can be *explained* from the original
 text, i.e. the separators between words are unchanged and each changed word is an allowed edit of
 the original word (for character noise: one grapheme edit, inserting/substituting only letters of the
-word's own script). Needs TextAttack (``make attack-deps``); uses the real XQuAD-R questions when the
+edited grapheme's script). Needs TextAttack (``make attack-deps``); uses the real XQuAD-R questions when the
 shared data is present, and built-in sample questions in every case.
 """
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import random
 import subprocess
 import sys
 import unicodedata
@@ -200,27 +201,59 @@ def explain_shuffle(orig: str, new: str, lang: str) -> int | None:
     return None if n == float("inf") else int(n)
 
 
-def grapheme_edit(a: str, b: str) -> tuple[str, str] | None:
-    """(operation, inserted/substituted cluster or "") if ``b`` is one grapheme edit of ``a``."""
+def grapheme_edit(a: str, b: str) -> tuple[str, str, set[int]] | None:
+    """(operation, inserted/substituted cluster or "", indices in ``a`` of the grapheme the edit takes
+    its script from) if ``b`` is one grapheme edit of ``a``. For an insertion at ``i`` that grapheme is
+    ``a[i-1]`` (``a[0]`` at the start); every position that explains the insertion is returned."""
     ga, gb = graphemes(a), graphemes(b)
     if len(gb) == len(ga) - 1:
         if any(ga[:i] + ga[i + 1 :] == gb for i in range(len(ga))):
-            return ("delete", "")
+            return ("delete", "", set())
     elif len(gb) == len(ga) + 1:
-        for i in range(len(gb)):
-            if gb[:i] + gb[i + 1 :] == ga:
-                return ("insert", gb[i])
+        at = [i for i in range(len(gb)) if gb[:i] + gb[i + 1 :] == ga]
+        if at:
+            return ("insert", gb[at[0]], {max(i - 1, 0) for i in at})
     elif len(ga) == len(gb):
         diff = [i for i in range(len(ga)) if ga[i] != gb[i]]
         if len(diff) == 1:
-            return ("substitute", gb[diff[0]])
+            return ("substitute", gb[diff[0]], {diff[0]})
         if (
             len(diff) == 2
             and diff[1] == diff[0] + 1
             and (ga[diff[0]], ga[diff[1]]) == (gb[diff[1]], gb[diff[0]])
         ):
-            return ("swap", "")
+            return ("swap", "", set())
     return None
+
+
+# Script from the Unicode character name ("CYRILLIC SMALL LETTER KA"): independent of the code's
+# regex script properties. Letters without a script word (modifier letters) count as the word's.
+_NAME_SCRIPT = {
+    "LATIN": "Latin",
+    "CYRILLIC": "Cyrillic",
+    "GREEK": "Greek",
+    "ARABIC": "Arabic",
+    "DEVANAGARI": "Devanagari",
+    "THAI": "Thai",
+    "CJK": "Han",
+}
+
+
+def name_script(ch: str) -> str | None:
+    if unicodedata.category(ch)[0] != "L":
+        return None
+    return _NAME_SCRIPT.get(unicodedata.name(ch, "?").split()[0])
+
+
+def majority_script(word: str) -> str | None:
+    counts = Counter(s for s in map(name_script, word) if s)
+    return counts.most_common(1)[0][0] if counts else None  # ties: the first seen
+
+
+def edited_script(word: str, cluster: str) -> str | None:
+    """The script an edit of grapheme ``cluster`` of ``word`` must use: the cluster's base letter's,
+    else (digit, hyphen, modifier letter) the word's majority script."""
+    return name_script(cluster[0]) or majority_script(word)
 
 
 def char_noise_ok(word: str, cand: str) -> bool:
@@ -231,13 +264,15 @@ def char_noise_ok(word: str, cand: str) -> bool:
     edit = grapheme_edit(word, cand)
     if edit is None:
         return False
-    op, cluster = edit
+    op, cluster, refs = edit
     if op in ("insert", "substitute"):
-        # One letter, of the word's own script (never ASCII in a Greek/Cyrillic/Arabic/Thai/Hindi word),
-        # and nothing at all for Han words.
-        if script in (None, "Han") or len(cluster) != 1:
+        # One letter, of the script of the grapheme edited (never ASCII in or next to a Greek, Cyrillic,
+        # Arabic, Thai or Hindi grapheme, even in a mixed word like HD-качестве), none next to Han.
+        if len(cluster) != 1 or unicodedata.category(cluster)[0] != "L":
             return False
-        if unicodedata.category(cluster)[0] != "L" or script_of(cluster) != script:
+        g = graphemes(word)
+        wanted = {edited_script(word, g[i]) for i in refs}
+        if name_script(cluster) not in wanted - {None, "Han"}:
             return False
     return True
 
@@ -483,6 +518,62 @@ def test_unknown_language_uses_script_alphabets(lang: str, text: str, script: st
         assert pairs, p.text
         inserted += sum(len(b) > len(a) for a, b in pairs)
     assert inserted  # insertions happened, all of the word's script (checked by char_noise_ok)
+
+
+# Words whose graphemes are of several scripts (issue 9: v1 appended Latin letters to HD-качестве).
+MIXED_WORDS = [
+    ("ru", "HD-качестве"),
+    ("ru", "T-клеток"),
+    ("ru", "Симанcом"),  # a Latin c inside a Cyrillic word, as in XQuAD-R ru
+    ("ar", "بولl"),
+    ("en", "Chicago"),
+    ("ru", "качестве"),
+    ("hi", "विश्वविद्यालय"),
+    ("th", "มหาวิทยาลัย"),
+    ("zh", "芝加哥大学"),
+    ("zh", "iPhone手机"),
+    ("el", "COVID-λοίμωξη"),
+]
+
+
+def test_the_v1_mixed_script_defect_is_what_the_checker_rejects() -> None:
+    assert not char_noise_ok("HD-качестве", "HD-качествеe")  # the v1 output from the issue
+    assert char_noise_ok("HD-качестве", "HD-качествеэ")
+    assert char_noise_ok("HD-качестве", "HDF-качестве")  # a QWERTY neighbour of D after D
+    assert not char_noise_ok("HD-качестве", "HDф-качестве")
+    assert not char_noise_ok("芝加哥大学", "芝加哥大学a")
+
+
+@pytest.mark.parametrize(("lang", "word"), MIXED_WORDS, ids=[w for _, w in MIXED_WORDS])
+def test_char_noise_letters_take_the_script_of_the_edited_grapheme(lang: str, word: str) -> None:
+    from hbt_bench.adversarial.transformations import GraphemeCharNoise
+
+    every = GraphemeCharNoise(R._letters(lang), random_one=False)._get_replacement_words(word)
+    assert every
+    for cand in every:
+        assert char_noise_ok(word, cand), (word, cand)
+    inserted = {grapheme_edit(word, c)[1] for c in every if grapheme_edit(word, c)[0] == "insert"}
+    scripts = {name_script(c) for c in inserted}
+    if lang == "zh" and word.startswith("iPhone"):
+        assert scripts == {"Latin"}  # next to the Latin part only: Han gets no insertions
+    elif lang == "zh":
+        assert not inserted
+    elif word == "HD-качестве":
+        assert scripts == {"Latin", "Cyrillic"}
+        assert not any(c.startswith("HD-качестве") and name_script(c[-1]) == "Latin" for c in every)
+    # random_one=True (what the frozen sets use) draws from the same slots and letters
+    for seed in range(40):
+        random.seed(seed)
+        one = GraphemeCharNoise(R._letters(lang))._get_replacement_words(word)
+        assert len(one) == 1 and char_noise_ok(word, one[0]), (word, one)
+
+
+def test_char_noise_on_the_issue_question_keeps_scripts() -> None:
+    text = "Какой стандарт используется для большинства трансляций в HD-качестве?"
+    items = [(f"q{i}", text) for i in range(30)]
+    for rid in ("char-noise@1edit", "char-noise@30pct"):
+        for p in R.perturb(rid, "ru", items):
+            assert explain_word_edits(text, p.text, "ru", char_noise_ok), (rid, p.text)
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -10,7 +10,15 @@ import sys
 import pytest
 import regex
 
-from hbt_bench.adversarial.text import graphemes, script_of, stable_seed, textattack_words_from_text, words
+from hbt_bench.adversarial.text import (
+    dominant_script,
+    grapheme_script,
+    graphemes,
+    script_of,
+    stable_seed,
+    textattack_words_from_text,
+    words,
+)
 
 _MARK = regex.compile(r"\p{M}")
 
@@ -116,3 +124,40 @@ def test_stable_seed_is_the_same_in_other_processes() -> None:
 @pytest.mark.parametrize("text", ["", " ", "?", "\u200b"])
 def test_words_of_text_without_words(text: str) -> None:
     assert words(text) == []
+
+
+@pytest.mark.parametrize(
+    ("word", "expected"),
+    [
+        ("HD-качестве", "Cyrillic"),  # 7 Cyrillic letters against 2 Latin
+        ("T-клеток", "Cyrillic"),
+        ("iPhone手机", "Latin"),
+        ("COVID-λοίμωξη", "Greek"),
+        ("abаб", "Latin"),  # a tie: the first seen
+        ("1990", None),
+        ("", None),
+    ],
+)
+def test_dominant_script_counts_letters(word: str, expected: str | None) -> None:
+    assert dominant_script(word) == expected
+
+
+@pytest.mark.parametrize(
+    ("cluster", "word", "expected"),
+    [
+        ("H", "HD-качестве", "Latin"),
+        ("к", "HD-качестве", "Cyrillic"),
+        ("-", "HD-качестве", "Cyrillic"),  # not a letter: the word's dominant script
+        ("c", "Симанcом", "Latin"),  # U+0063 inside a Cyrillic word
+        ("शि", "शिकागो", "Devanagari"),  # a consonant with its vowel sign
+        ("\u093f", "शिकागो", "Devanagari"),  # an orphaned vowel sign: the word's
+        ("ชิ", "ชิคาโก", "Thai"),
+        ("芝", "iPhone芝加哥", "Han"),
+        ("\u02bc", "kʼa", "Latin"),  # a modifier letter (script Common): the word's
+        ("א", "אab", None),  # a script outside the benchmark's: no letters to insert
+    ],
+)
+def test_grapheme_script_is_the_clusters_own_else_the_words(
+    cluster: str, word: str, expected: str | None
+) -> None:
+    assert grapheme_script(cluster, word) == expected

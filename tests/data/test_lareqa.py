@@ -192,13 +192,40 @@ def test_parse_all_xquad_r_is_fast(shared_data: Path) -> None:
 
 def test_candidate_text_modes() -> None:
     c = Candidate(uid="en_0_1", lang="en", text="B.", context="A. B.")
-    assert CANDIDATE_TEXT_MODES == ("sentence", "sentence+context")
+    assert CANDIDATE_TEXT_MODES == ("sentence", "sentence+context-xtreme")
     assert candidate_text(c) == "B."
     assert candidate_text(c, "sentence") == "B."
-    assert candidate_text(c, "sentence+context") == "B. A. B."
+    assert candidate_text(c, "sentence+context-xtreme") == "B.A. B."
     with pytest.raises(ValueError) as ei:
         candidate_text(c, "context")
-    assert "'context'" in str(ei.value) and "sentence, sentence+context" in str(ei.value)
+    assert "'context'" in str(ei.value) and "sentence, sentence+context-xtreme" in str(ei.value)
+
+
+def test_sentence_plus_context_is_xtreme_r_exactly() -> None:
+    """XTREME-R: ``(sentence + context).replace("\\n", "")`` -- no separator, newlines dropped from both."""
+    c = Candidate(uid="en_3_1", lang="en", text="Line\ntwo.", context="One.\nLine\ntwo.\n")
+    assert candidate_text(c, "sentence+context-xtreme") == "Linetwo.One.Linetwo."
+
+
+def test_old_sentence_plus_context_mode_names_its_replacement() -> None:
+    """The old mode (with a space) is gone; its name must not silently produce the new strings."""
+    c = Candidate(uid="en_0_1", lang="en", text="B.", context="A. B.")
+    with pytest.raises(ValueError, match=r"'sentence\+context'.*replaced by 'sentence\+context-xtreme'"):
+        candidate_text(c, "sentence+context")
+
+
+def test_tr_paragraph_48_candidates_on_real_data(xquad_r: LareqaCorpus) -> None:
+    """The two candidates where our text (``sentences``) and the official ``context[start:end]`` differ."""
+    para = {c.uid: c for c in xquad_r.languages["tr"].candidates if c.uid.startswith("tr_48_")}
+    ctx = para["tr_48_2"].context
+    # sentence_breaks hand-read from xquad-r/tr.json: [265, 426] and [427, 604], context of 606 characters
+    assert len(ctx) == 606
+    official_2, official_3 = ctx[265:426], ctx[427:604]
+    # the official slices are shifted by the 2 extra mojibake characters: "r." moves to the next one
+    assert official_2 == para["tr_48_2"].text.replace("\u205e", "\u00e2\x81\u201e")[:-2]
+    assert official_3 == ". " + para["tr_48_3"].text[:-2]
+    assert para["tr_48_2"].text.endswith("dönüştürülmüştür.")
+    assert para["tr_48_3"].text.endswith("göstermektedir.")
 
 
 def test_dataclasses_are_frozen() -> None:

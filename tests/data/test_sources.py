@@ -175,6 +175,44 @@ def test_data_dir_file_is_verified(shared_data: Path, tmp_path: Path) -> None:
     assert str(good) in msg
 
 
+def _corrupt(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[100] ^= 0x01
+    path.write_bytes(bytes(data))
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 2_000_000_000))
+
+
+@pytest.mark.parametrize("via", ["argument", "env"])
+def test_checksum_advice_for_a_data_dir_is_to_replace_the_file(
+    shared_data: Path, tmp_path: Path, no_env: pytest.MonkeyPatch, via: str
+) -> None:
+    """Nothing is ever downloaded into a data dir, so "delete it" would only lead to "not found"."""
+    path = _copy_into(tmp_path, shared_data, "xquad-r/en.json")
+    _corrupt(path)
+    pinned = SOURCES["xquad-r"].files["en"]
+    if via == "env":
+        no_env.setenv(DATA_DIR_ENV, str(tmp_path))
+    with pytest.raises(DataSourceError) as ei:
+        resolve_file("xquad-r", "en", data_dir=tmp_path if via == "argument" else None)
+    msg = str(ei.value)
+    assert f"replace it with the original file (sha256 {pinned.sha256}" in msg and pinned.url in msg
+    assert "delete it" not in msg and "downloaded again" not in msg
+    assert (DATA_DIR_ENV if via == "env" else "data_dir argument") in msg
+
+
+def test_checksum_advice_for_a_downloaded_file_is_to_delete_it(tmp_path: Path) -> None:
+    f = tmp_path / "xquad-r" / "en.json"
+    f.parent.mkdir()
+    f.write_bytes(b"not the file")
+    with pytest.raises(DataSourceError) as ei:
+        verify_sha256(f, "0" * 64, label="xquad-r/en", downloaded=True)
+    assert "delete it to have it downloaded again" in str(ei.value)
+    with pytest.raises(DataSourceError) as ei:
+        verify_sha256(f, "0" * 64, label="xquad-r/en")
+    assert "replace it with the original file (sha256 " + "0" * 64 in str(ei.value)
+
+
 def test_other_languages_file_under_wrong_name_is_rejected(shared_data: Path, tmp_path: Path) -> None:
     dst = tmp_path / "xquad-r" / "de.json"
     dst.parent.mkdir()

@@ -42,7 +42,7 @@ def test_metadata_is_valid_and_inherits_the_clean_task(cls, n_subsets, base):
     md = cls.metadata
     md._validate_metadata()
     assert md.name == f"{base}-Adv" and len(md.hf_subsets) == n_subsets
-    assert md.revision.endswith("+adv-v1") and md.adapted_from == [base]
+    assert md.revision.endswith("+adv-v2") and md.adapted_from == [base]
     assert md.eval_langs == mteb.get_task(base).metadata.eval_langs
     assert mteb.get_task(md.name).metadata.name == md.name  # registered with mteb
     assert "HBT-Adv" in mteb.get_benchmarks(names=["HBT-Adv"])[0].name
@@ -50,10 +50,10 @@ def test_metadata_is_valid_and_inherits_the_clean_task(cls, n_subsets, base):
 
 @pytest.fixture
 def fake_v1(shared_data, tmp_path, monkeypatch):
-    """A 'v1' set of the fake recipes for xquad-r, served instead of the shipped one."""
+    """A default-version (v2) set of the fake recipes for xquad-r, served instead of the shipped one."""
     monkeypatch.setenv("HBT_BENCH_DATA_DIR", str(shared_data))
     corpus = load_lareqa("xquad-r", data_dir=shared_data)
-    write_set(build_set("xquad-r", "v1", RECIPES, corpus=corpus, perturb=fake_perturb), tmp_path)
+    write_set(build_set("xquad-r", "v2", RECIPES, corpus=corpus, perturb=fake_perturb), tmp_path)
     monkeypatch.setattr(ps, "perturbations_dir", lambda: tmp_path)
     return corpus
 
@@ -134,15 +134,32 @@ def test_external_recipe_is_scored_per_recipe_and_tags_the_revision(fake_v1, tmp
     assert scores["de-de"]["n_core_recipes"] == 2  # the external recipe never enters the main score
 
 
+def test_two_external_recipes_with_one_id_are_refused_naming_the_file(fake_v1, tmp_path):
+    from hbt_bench.adversarial.perturbation_sets import PerturbationSetError
+
+    corpus = fake_v1
+    rows = [{"recipe": {"id": "llm-para"}}]
+    rows += [{"qid": q.qid, "lang": "de", "text": f"{q.text} ?"} for q in corpus.languages["de"].questions]
+    paths = [tmp_path / "a.jsonl", tmp_path / "b.jsonl"]
+    for path in paths:
+        path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows), encoding="utf-8")
+    task = XQuADRAdv(external_recipes=paths)
+    with pytest.raises(PerturbationSetError, match=r"b\.jsonl") as info:
+        task.load_data()
+    assert "llm-para" in str(info.value)
+    with pytest.raises(PerturbationSetError, match="cannot read"):
+        XQuADRAdv(external_recipes=[tmp_path / "missing.jsonl"])
+
+
 MTEB = shutil.which("mteb", path=str(Path(sys.executable).parent))
 
 
 @pytest.mark.skipif(MTEB is None, reason="the mteb console script is not installed next to this Python")
 def test_mteb_run_t_xquadr_adv_in_a_fresh_process(shared_data, tmp_path):
-    # A two-recipe set served through HBT_BENCH_PERTURBATIONS_DIR keeps this fast; the shipped v1 set
+    # A two-recipe set served through HBT_BENCH_PERTURBATIONS_DIR keeps this fast; the shipped v2 set
     # goes through the same code (and is verified in tests/adversarial/test_perturbation_sets.py).
     corpus = load_lareqa("xquad-r", data_dir=shared_data)
-    write_set(build_set("xquad-r", "v1", RECIPES[:2], corpus=corpus, perturb=fake_perturb), tmp_path / "sets")
+    write_set(build_set("xquad-r", "v2", RECIPES[:2], corpus=corpus, perturb=fake_perturb), tmp_path / "sets")
     env = {
         **os.environ,
         "HBT_BENCH_DATA_DIR": str(shared_data),

@@ -141,15 +141,15 @@ def test_stock_mteb_path_agrees_on_top_of_the_ranking(data_env):
 
 
 def test_sentence_plus_context_is_a_distinct_revision(data_env):
-    task = XQuADR(candidate_mode="sentence+context").filter_languages(None, hf_subsets=["en-en"])
-    assert task.metadata.revision == XQuADR.metadata.revision + "+sentence+context"
+    task = XQuADR(candidate_mode="sentence+context-xtreme").filter_languages(None, hf_subsets=["en-en"])
+    assert task.metadata.revision == XQuADR.metadata.revision + "+sentence+context-xtreme"
     assert XQuADR().metadata.revision == XQuADR.metadata.revision  # the class is untouched
     kw = {"cache": None, "co2_tracker": False, "show_progress_bar": False}
     with_ctx = mteb.evaluate(to_mteb_model(HashNgramEncoder()), task, **kw).task_results[0]
     plain = mteb.evaluate(
         to_mteb_model(HashNgramEncoder()), XQuADR().filter_languages(None, hf_subsets=["en-en"]), **kw
     ).task_results[0]
-    assert with_ctx.dataset_revision.endswith("+sentence+context")
+    assert with_ctx.dataset_revision.endswith("+sentence+context-xtreme")
     # mteb unloads the data after a run (dropping instance metadata); a re-run keeps the tag.
     again = mteb.evaluate(to_mteb_model(HashNgramEncoder()), task, **kw).task_results[0]
     assert again.dataset_revision == with_ctx.dataset_revision
@@ -182,3 +182,17 @@ def test_languages_option_reduces_the_task_and_tags_the_revision(data_env):
     assert scores["en-multi"]["num_candidates"] == 1276 + 1180  # the pool of de and en only
     with pytest.raises(ValueError, match="languages: XQuADR has no language xx"):
         XQuADR(languages=["en", "xx"])
+
+
+def test_a_split_the_data_does_not_have_is_refused_not_relabelled(shared_data):
+    """After filter_eval_splits(["validation"]) mteb asks for "validation"; the files hold only "test"."""
+    from hbt_bench.plugin.tasks import UnsupportedSplitError
+
+    task = XQuADR(languages=["en", "de"])
+    task.filter_eval_splits(["validation"])
+    counting = CountingHashEncoder()
+    with pytest.raises(
+        UnsupportedSplitError, match="only the 'test' split; cannot evaluate split 'validation'"
+    ):
+        task.evaluate(to_mteb_model(counting), split="validation")
+    assert counting.texts == []  # refused before anything was encoded

@@ -323,3 +323,23 @@ def test_too_little_data_for_one_step_is_an_error(
     _check_batches(factory, text_view(data.train), cfg, world_size=1)  # one short batch is fine alone
     with pytest.raises(TrainingDataError, match="12 groups cannot fill one step of 2 x 8 pairs"):
         _check_batches(factory, text_view(data.train), cfg, world_size=2)  # DDP drops short blocks
+
+
+def test_lora_names_both_packages_when_transformers_wants_a_newer_peft(
+    tiny_model: Path, shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """transformers 5.24 demanded a peft that was not released; the error must say which pair disagrees."""
+    from importlib.metadata import version
+
+    import transformers.integrations.peft as tpeft
+
+    monkeypatch.setattr(tpeft, "MIN_PEFT_VERSION", "999.0.0")
+    out = tmp_path / "lora-mismatch"
+    lora = {"enabled": True, "r": 4, "alpha": 8, "dropout": 0.0, "target_modules": ["query", "value"]}
+    cfg = config_from_dict(base_config(tiny_model, shared_data, out, lora=lora))
+    with pytest.raises(TrainingConfigError) as info:
+        train(cfg)
+    message = str(info.value)
+    assert f"transformers {version('transformers')}" in message
+    assert f"peft {version('peft')}" in message and "peft >= 999.0.0" in message
+    assert not (out / "model").exists()
