@@ -41,8 +41,7 @@ lock:
 test-latest:
 	rm -rf $(LATEST)
 	$(PYTHON) -m venv $(LATEST)
-	$(LATEST)/bin/pip install -q torch==2.13.0
-	$(LATEST)/bin/pip install -q --upgrade --upgrade-strategy eager -e ".[test,repro]"
+	$(LATEST)/bin/pip install -q --upgrade --upgrade-strategy eager -e ".[test,repro]" torch==2.13.0
 	$(LATEST)/bin/pip install -q --no-deps textattack==$(TEXTATTACK_VERSION)
 	$(LATEST)/bin/python requirements/moved.py
 	$(LATEST)/bin/pytest -q; status=$$?; $(LATEST)/bin/python requirements/moved.py; exit $$status
