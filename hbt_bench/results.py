@@ -149,7 +149,8 @@ def save_results_atomically(
             staging = mteb.ResultCache(tmp)
             for tr in results:
                 staging.save_to_cache(tr, meta, encode_kwargs=encode_kwargs)
-            staged = sorted(p for p in Path(tmp).rglob("*") if p.is_file())
+            # (mteb's save_to_cache may leave a lock file of its own in the staging folder: not a result)
+            staged = sorted(p for p in Path(tmp).rglob("*") if p.is_file() and p.name != LOCK_NAME)
             for src in staged:
                 dst = output_folder / src.relative_to(tmp)
                 if src.name == RUN_SETTINGS and dst.is_file():

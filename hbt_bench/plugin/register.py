@@ -77,6 +77,12 @@ def _register() -> None:
 
     register_models()
 
+    # mteb keeps one result file per task name: make every ResultCache refuse to let a variant of our
+    # tasks (another dataset revision) stand in for, or replace, a stored result (hbt_bench.result_cache).
+    from hbt_bench.result_cache import install_revision_guard
+
+    install_revision_guard([cls.metadata.name for cls in ALL_TASKS])
+
 
 def _hbt_bench_initializing(ignore: str | None = None) -> bool:
     """True while any hbt_bench module other than ``ignore`` is still executing its import."""

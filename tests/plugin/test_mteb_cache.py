@@ -1,6 +1,7 @@
-"""mteb's own caching on our tasks: ``overwrite_strategy``, ``CachedEmbeddingWrapper``, and what mteb 2.26's
-``ResultCache`` does with a stored result of another dataset revision (pinned here, so that an mteb upgrade
-changing it is noticed); ``GuardedResultCache``, ``hbt-bench eval`` and ``hbt_bench.results`` refuse.
+"""mteb's own caching on our tasks: ``overwrite_strategy``, ``CachedEmbeddingWrapper``, and a stored result
+of another dataset revision, which mteb 2.26's ``ResultCache`` would reuse or replace: the plugin's guard
+(every ``mteb.ResultCache``, our tasks), ``GuardedResultCache``, ``hbt-bench eval`` and
+``hbt_bench.results`` refuse.
 
 Small tasks (``languages=["en"]``: subsets en-en and en-multi) and a hash encoder keep each run to a second.
 """
@@ -99,29 +100,46 @@ def _stored_en_variant(tmp_path):
     return cache, path, path.read_bytes()
 
 
-def test_mteb_reuses_a_stored_result_of_another_revision_when_its_subsets_cover_the_task(tmp_path):
-    """mteb 2.26 `_check_cache` compares revisions only when subsets are missing: a sentence+context
-    run silently gets the stored sentence-mode scores (a limitation of mteb.evaluate with a cache)."""
+def test_a_plain_mteb_cache_no_longer_lets_a_variant_stand_in_for_the_stored_result(tmp_path):
+    """mteb 2.26's `_check_cache` compares revisions only when subsets are missing: without the plugin's
+    guard a sentence+context run silently got the stored sentence-mode scores and ran nothing."""
+    from hbt_bench.results import ResultConflictError
+
     cache, path, before = _stored_en_variant(tmp_path)
     enc = CountingEncoder()
     task = XQuADR(languages=["en"], candidate_mode=CANDIDATE_TEXT_MODES[1])
-    got = _run(mteb_encoder(enc), task, cache=cache)
-    assert enc.texts == 0  # nothing evaluated
-    assert got.dataset_revision != task.metadata.revision  # the stored revision came back
+    with pytest.raises(ResultConflictError, match="revision"):
+        _run(mteb_encoder(enc), task, cache=cache)
+    assert enc.texts == 0 and path.read_bytes() == before
+
+
+def test_a_plain_mteb_cache_no_longer_replaces_a_stored_result_of_another_revision(tmp_path):
+    """Without the guard, 'always' (or a stored file lacking subsets) made mteb overwrite the other file."""
+    from hbt_bench.results import ResultConflictError
+
+    cache, path, before = _stored_en_variant(tmp_path)
+    task = XQuADR(languages=["en"], candidate_mode=CANDIDATE_TEXT_MODES[1])
+    with pytest.raises(ResultConflictError, match="revision"):
+        _run(mteb_encoder(CountingEncoder()), task, cache=cache, overwrite_strategy="always")
+    assert path.read_bytes() == before
+
+    cache, path, before = _stored_en_variant(tmp_path / "second")
+    wider = XQuADR(languages=["en", "de"])  # needs subsets the stored en-only file lacks
+    with pytest.raises(ResultConflictError, match="revision"):
+        _run(mteb_encoder(CountingEncoder()), wider, cache=cache)
     assert path.read_bytes() == before
 
 
-def test_mteb_replaces_a_stored_result_of_another_revision(tmp_path):
-    """With 'always', or when the stored file lacks subsets, mteb overwrites another revision's file."""
-    cache, path, _ = _stored_en_variant(tmp_path)
-    task = XQuADR(languages=["en"], candidate_mode=CANDIDATE_TEXT_MODES[1])
-    _run(mteb_encoder(CountingEncoder()), task, cache=cache, overwrite_strategy="always")
-    assert mteb.TaskResult.from_disk(path).dataset_revision == task.metadata.revision
+def test_the_guard_covers_our_tasks_and_leaves_mteb_tasks_to_mteb():
+    from mteb.cache import ResultCache
 
-    cache, path, _ = _stored_en_variant(tmp_path / "second")
-    wider = XQuADR(languages=["en", "de"])  # needs subsets the stored en-only file lacks
-    _run(mteb_encoder(CountingEncoder()), wider, cache=cache)
-    assert mteb.TaskResult.from_disk(path).dataset_revision == wider.metadata.revision
+    from hbt_bench.plugin.benchmark import ALL_TASKS
+    from hbt_bench.result_cache import _LOAD, _SAVE
+
+    guarded = ResultCache._hbt_bench_guarded
+    assert {cls.metadata.name for cls in ALL_TASKS} <= guarded
+    assert "XQuADRetrieval" not in guarded and "XNLI" not in guarded
+    assert ResultCache.load_task_result is not _LOAD and ResultCache.save_to_cache is not _SAVE
 
 
 def test_the_guarded_cache_refuses_both_mteb_mixups_and_works_otherwise(tmp_path):

@@ -209,9 +209,14 @@ def test_mteb_bm25_on_the_adversarial_task(data_env):
     import ir_measures
 
     recorder = RecordingSearch(mteb.get_model("mteb/baseline-bm25s"))
-    task = XQuADRAdv(languages=["en", "de"]).filter_languages(None, hf_subsets=["en-en", "en-multi"])
+    subsets = ["en-en", "en-de", "en-multi"]  # all three settings
+    task = XQuADRAdv(languages=["en", "de"]).filter_languages(None, hf_subsets=subsets)
     entries = {e["hf_subset"]: e for e in _evaluate(recorder, task).task_results[0].scores["test"]}
-    assert set(entries) == {"en-en", "en-multi"}
+    assert set(entries) == set(subsets)
+    # candidate counts: sentences in xquad-r/{en,de}.json (1180 and 1276)
+    for name, n_candidates in (("en-de", 1276), ("en-multi", 1180 + 1276)):
+        assert entries[name]["search_depth"] == entries[name]["num_candidates"] == n_candidates
+        assert 0 < entries[name]["map"] <= entries[name]["clean_map"] + 0.05
     e = entries["en-en"]
     assert e["search_depth"] == e["num_candidates"] == 1180
     assert 0 < e["map"] <= e["clean_map"] + 0.05
