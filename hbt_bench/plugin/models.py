@@ -433,7 +433,7 @@ def register_models() -> None:
         return
     from mteb.models.model_implementations import MODEL_REGISTRY
 
-    from hbt_bench.lexical import bm25_model_meta
+    from hbt_bench.plugin.lexical import bm25_model_meta
 
     for meta in (*builtin_model_metas(), bm25_model_meta()):
         MODEL_REGISTRY.setdefault(meta.name, meta)

@@ -1,5 +1,6 @@
-"""hbt_bench.lexical: the per-script tokenizers (hand-written expectations) and ``hbt-bench/bm25`` on XQuADR
-(scores equal ir_measures on its own runs; Thai and Hindi clearly above mteb's BM25, both measured here)."""
+"""hbt_bench.plugin.lexical: the per-script tokenizers (hand-written expectations) and ``hbt-bench/bm25``
+on XQuADR (scores equal ir_measures on its own runs; Thai and Hindi clearly above mteb's BM25, both
+measured here)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import re
 import mteb
 import pytest
 
-from hbt_bench.lexical import (
+from hbt_bench.plugin.lexical import (
     NAME,
     ScriptAwareBM25,
     bigram_tokenize,
