@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Callable, Mapping
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
-import regex
 from mteb.models.model_implementations.bm25 import _ISO3_TO_LANG, BM25Search
 from mteb.models.model_meta import ModelMeta
 
@@ -59,10 +59,17 @@ MARKED_WORD_SCRIPTS: frozenset[str] = frozenset(
 )
 
 _RUN_SCRIPTS = r"\p{Thai}\p{Lao}\p{Khmer}\p{Myanmar}\p{Tibetan}\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}"
-# A run of bigram-script characters, or a word of anything else (letters, digits, marks).
-_RUN_OR_WORD = regex.compile(rf"(?V1)([{_RUN_SCRIPTS}]+)|([[\w\p{{M}}]--[{_RUN_SCRIPTS}]]+)")
-_WORD = regex.compile(r"[\w\p{M}]+")
-_GRAPHEME = regex.compile(r"\X")
+
+
+@cache
+def _patterns() -> tuple[Any, Any, Any]:
+    """(run-or-word, word, grapheme) patterns; ``regex`` is imported on first use, not on the mteb import
+    path (registration imports this module for the model's metadata)."""
+    import regex
+
+    # A run of bigram-script characters, or a word of anything else (letters, digits, marks).
+    run_or_word = regex.compile(rf"(?V1)([{_RUN_SCRIPTS}]+)|([[\w\p{{M}}]--[{_RUN_SCRIPTS}]]+)")
+    return run_or_word, regex.compile(r"[\w\p{M}]+"), regex.compile(r"\X")
 
 
 def _normalize(text: str) -> str:
@@ -72,13 +79,13 @@ def _normalize(text: str) -> str:
 
 def _bigrams(run: str) -> list[str]:
     """Overlapping bigrams of grapheme clusters, so a Thai vowel or tone mark stays on its consonant."""
-    chars = _GRAPHEME.findall(run)
+    chars = _patterns()[2].findall(run)
     return [run] if len(chars) < 2 else [chars[i] + chars[i + 1] for i in range(len(chars) - 1)]
 
 
 def word_tokenize(text: str) -> list[str]:
     """Words of letters, digits and combining marks: ``"हिन्दी भाषा"`` -> ``["हिन्दी", "भाषा"]``."""
-    return _WORD.findall(_normalize(text))
+    return _patterns()[1].findall(_normalize(text))
 
 
 def bigram_tokenize(text: str) -> list[str]:
@@ -86,7 +93,7 @@ def bigram_tokenize(text: str) -> list[str]:
 
     ``"กิน"`` (consonant + vowel sign, consonant) -> ``["กิน"]``; ``"ภาษา"`` -> ``["ภา", "าษ", "ษา"]``.
     """
-    return [gram for word in _WORD.findall(_normalize(text)) for gram in _bigrams(word)]
+    return [gram for word in _patterns()[1].findall(_normalize(text)) for gram in _bigrams(word)]
 
 
 def script_aware_tokenize(text: str) -> list[str]:
@@ -95,7 +102,7 @@ def script_aware_tokenize(text: str) -> list[str]:
     For a pooled index of many languages: ``"308分 ภาษาไทย hindi"`` -> ``["308", "分", "ภา", ..., "hindi"]``.
     """
     out: list[str] = []
-    for run, word in _RUN_OR_WORD.findall(_normalize(text)):
+    for run, word in _patterns()[0].findall(_normalize(text)):
         if run:
             out.extend(_bigrams(run))
         else:
