@@ -560,16 +560,12 @@ class LareqaTask(AbsTaskRetrieval):
         assert self.evaluator is not None
         ev = self.evaluator
         split = self.metadata.eval_splits[0]
-        cand_ids = {lang: [c.uid for c in ev.corpus.languages[lang].candidates] for lang in ev.languages}
-        cand_texts = {lang: ev.candidate_texts(lang) for lang in ev.languages}
         out: dict[str, dict[str, dict[str, Any]]] = {}
         for subset in self._selected_subsets(None):
-            langs = ev.languages if subset.candidate_lang is None else (subset.candidate_lang,)
-            ids = [i for lang in langs for i in cand_ids[lang]]
-            texts = [t for lang in langs for t in cand_texts[lang]]
+            ids, texts = ev.candidate_set(ev.candidate_key(subset))
             rows, relevant = ev.relevance(subset)
             questions = ev.corpus.languages[subset.query_lang].questions
-            qids = [f"{subset.query_lang}_{questions[r].qid}" for r in rows]
+            qids = ev.query_ids(subset)
             qrels = {qid: {ids[j]: 1 for j in rel.tolist()} for qid, rel in zip(qids, relevant, strict=True)}
             out[subset.name] = {
                 split: {
@@ -655,21 +651,18 @@ class LareqaTask(AbsTaskRetrieval):
         """The subset's queries, candidates and qrels, as in :meth:`to_mteb_dataset` (ids included)."""
         assert self.evaluator is not None
         ev = self.evaluator
-        langs = ev.languages if subset.candidate_lang is None else (subset.candidate_lang,)
-        ids = [c.uid for lang in langs for c in ev.corpus.languages[lang].candidates]
+        ids, doc_texts = ev.candidate_set(ev.candidate_key(subset))
         rows, relevant = ev.relevance(subset)
-        questions = ev.corpus.languages[subset.query_lang].questions
+        base_qids = ev.query_ids(subset)
         qids: list[str] = []
         texts: list[str] = []
         qrels: dict[str, dict[str, int]] = {}
         row_qrels = [{ids[j]: 1 for j in rel.tolist()} for rel in relevant]  # shared by the query sets
         for prefix, set_texts in self._statistics_query_sets(subset.query_lang):
-            for r, rel in zip(rows.tolist(), row_qrels, strict=True):
-                qid = f"{prefix}{subset.query_lang}_{questions[r].qid}"
-                qids.append(qid)
+            for r, qid, rel in zip(rows.tolist(), base_qids, row_qrels, strict=True):
+                qids.append(prefix + qid)
                 texts.append(set_texts[r])
-                qrels[qid] = rel
-        doc_texts = [t for lang in langs for t in ev.candidate_texts(lang)]
+                qrels[prefix + qid] = rel
         return _StatisticsInputs(subset.name, qids, texts, ids, doc_texts, qrels)
 
 
