@@ -395,7 +395,7 @@ def test_external_ids_already_in_the_task_are_refused(xquad, tmp_path):
 def test_the_default_version_is_the_one_the_adv_tasks_and_the_build_cli_use():
     import tomllib
 
-    from hbt_bench.adversarial import cli
+    from hbt_bench.cli import attack as cli
     from hbt_bench.resources import tasks_dir
 
     assert cli._SET_VERSION == ps.SET_VERSION

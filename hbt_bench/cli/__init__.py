@@ -10,41 +10,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from hbt_bench.cli.common import add_data_dir, add_model, apply_data_dir
 from hbt_bench.errors import HbtBenchError
+from hbt_bench.formatting import fmt_score
 
 DATASETS_HELP = "xquad-r or mlqa-r"
-
-
-def _add_data_dir(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--data-dir",
-        help="directory laid out like <dir>/xquad-r/<lang>.json (overrides HBT_BENCH_DATA_DIR; files are "
-        "still checked against their pinned sha256)",
-    )
-
-
-def _add_model(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--model",
-        required=True,
-        help="hub id, local sentence-transformers directory, builtin:<name> (hash-ngram, use-m) "
-        "or package.module:factory",
-    )
-
-
-def _apply_data_dir(args: argparse.Namespace) -> None:
-    # Through the environment so that task objects built by mteb (mteb.get_task) see it too.
-    if getattr(args, "data_dir", None):
-        path = Path(args.data_dir).expanduser().resolve()
-        if not path.is_dir():
-            raise HbtBenchError(f"--data-dir {args.data_dir}: not a directory")
-        os.environ["HBT_BENCH_DATA_DIR"] = str(path)
 
 
 def cmd_data_stats(args: argparse.Namespace) -> int:
     from hbt_bench.data.lareqa import load_lareqa
 
-    _apply_data_dir(args)
+    apply_data_dir(args)
     stats = load_lareqa(args.dataset).stats()
     if args.json:
         print(json.dumps(stats, indent=2, sort_keys=False))
@@ -54,10 +30,6 @@ def cmd_data_stats(args: argparse.Namespace) -> int:
     for lang, row in stats["languages"].items():
         print(f"{lang:<6}{row['questions']:>10}{row['candidates']:>12}")
     return 0
-
-
-def _fmt(value: float | None, digits: int = 4) -> str:
-    return "-" if value is None else f"{value:.{digits}f}"
 
 
 def print_task_summary(result: Any, out: Any = None) -> None:
@@ -72,14 +44,14 @@ def print_task_summary(result: Any, out: Any = None) -> None:
     print(f"{'query':<7}{'Mono':>8}{'Cross':>8}{'Multi':>8}{'RD':>9}", file=out)
     for lang, row in per_language(scores, langs).items():
         print(
-            f"{lang:<7}{_fmt(row['mono']):>8}{_fmt(row['cross']):>8}{_fmt(row['multi']):>8}"
-            f"{_fmt(row['rank_distance'], 1):>9}",
+            f"{lang:<7}{fmt_score(row['mono']):>8}{fmt_score(row['cross']):>8}{fmt_score(row['multi']):>8}"
+            f"{fmt_score(row['rank_distance'], 1):>9}",
             file=out,
         )
     s = setting_scores(result)
     print(
-        f"{'mean':<7}{_fmt(s['mono']):>8}{_fmt(s['cross']):>8}{_fmt(s['multi']):>8}"
-        f"{_fmt(s['language_bias'], 1):>9}",
+        f"{'mean':<7}{fmt_score(s['mono']):>8}{fmt_score(s['cross']):>8}{fmt_score(s['multi']):>8}"
+        f"{fmt_score(s['language_bias'], 1):>9}",
         file=out,
     )
     # A search model that returned fewer candidates than the pool holds gave a truncated run: say so.
@@ -122,12 +94,12 @@ def print_adversarial_details(result: Any, out: Any = None) -> None:
         ("mean", means),
     ]:
         cells = [
-            f"{_fmt(adv[k], d)} / {_fmt(clean[k], d)}"
+            f"{fmt_score(adv[k], d)} / {fmt_score(clean[k], d)}"
             for k, d in (("mono", 3), ("cross", 3), ("multi", 3), ("rank_distance", 0))
         ]
         print(f"{lang:<7}" + "".join(f"{c:>16}" for c in cells), file=out)
     print(
-        f"relative robustness (mean adversarial / clean mAP over subsets): {_fmt(robustness(result))}",
+        f"relative robustness (mean adversarial / clean mAP over subsets): {fmt_score(robustness(result))}",
         file=out,
     )
     prefix = "perturbed_fraction_"
@@ -141,8 +113,8 @@ def print_adversarial_details(result: Any, out: Any = None) -> None:
         having = {k: {kk: vv for kk, vv in v.items() if vv is not None} for k, v in having.items()}
         r = summarize_settings(having, langs, metric=key)
         print(
-            f"{rid:<24}{_fmt(r['mono']):>8}{_fmt(r['cross']):>8}{_fmt(r['multi']):>8}"
-            f"{_fmt(r['language_bias'], 1):>9}",
+            f"{rid:<24}{fmt_score(r['mono']):>8}{fmt_score(r['cross']):>8}{fmt_score(r['multi']):>8}"
+            f"{fmt_score(r['language_bias'], 1):>9}",
             file=out,
         )
 
@@ -218,7 +190,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from hbt_bench.plugin.models import mteb_encoder
     from hbt_bench.results import check_result_names, result_path, save_results_atomically
 
-    _apply_data_dir(args)
+    apply_data_dir(args)
     out = _check_output_folder(args.output_folder)
     hbt_bench.register()
     names = [t.strip() for t in args.tasks.split(",") if t.strip()]
@@ -282,11 +254,11 @@ def build_parser() -> argparse.ArgumentParser:
     stats = data_sub.add_parser("stats", help="question and candidate counts (paper Table 10)")
     stats.add_argument("dataset", help=DATASETS_HELP)
     stats.add_argument("--json", action="store_true", help="print JSON")
-    _add_data_dir(stats)
+    add_data_dir(stats)
     stats.set_defaults(func=cmd_data_stats)
 
     ev = sub.add_parser("eval", help="evaluate a model on LAReQA tasks and print the per-setting table")
-    _add_model(ev)
+    add_model(ev)
     ev.add_argument(
         "--tasks",
         default="XQuADR",
@@ -334,12 +306,12 @@ def build_parser() -> argparse.ArgumentParser:
         "re-run encodes only texts not seen before",
     )
     ev.add_argument("--quiet", action="store_true", help="no progress bars")
-    _add_data_dir(ev)
+    add_data_dir(ev)
     ev.set_defaults(func=cmd_eval)
 
     # Each area owns its subcommands; these modules import only argparse at module level.
-    from hbt_bench.adversarial.cli import add_commands as add_attack_commands
-    from hbt_bench.training.cli import add_commands as add_training_commands
+    from hbt_bench.cli.attack import add_commands as add_attack_commands
+    from hbt_bench.cli.train import add_commands as add_training_commands
 
     add_attack_commands(sub)
     add_training_commands(sub)
@@ -357,7 +329,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Results are written atomically per task, so what is on disk is complete: a re-run resumes.
         print("hbt-bench: interrupted", file=sys.stderr)
         return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 
+from hbt_bench.cli.common import add_data_dir, add_model, apply_data_dir
+
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
     """Add the ``attack`` command group to the top-level parser's subparsers."""
@@ -24,7 +26,6 @@ _SET_VERSION = "v2"  # hbt_bench.adversarial.perturbation_sets.SET_VERSION (a te
 
 def _add_run_command(attack_sub: argparse._SubParsersAction) -> None:
     """``hbt-bench attack run``: model-targeted attacks, results kept apart as ``<Task>-TargetedAttack``."""
-    from hbt_bench.cli import _add_data_dir, _add_model
 
     run = attack_sub.add_parser(
         "run",
@@ -36,7 +37,7 @@ def _add_run_command(attack_sub: argparse._SubParsersAction) -> None:
         "--output-folder writes an mteb TaskResult '<Task>-TargetedAttack' and the adversarial examples "
         "(JSONL).",
     )
-    _add_model(run)
+    add_model(run)
     run.add_argument("--task", default="XQuADR", help="XQuADR (default) or MLQAR")
     run.add_argument(
         "--limit", type=int, required=True, help="queries attacked per subset: the first N, in file order"
@@ -72,7 +73,7 @@ def _add_run_command(attack_sub: argparse._SubParsersAction) -> None:
     run.add_argument("--seed", type=int, default=0, help="mixed into every query's seed (default 0)")
     run.add_argument("--output-folder", help="write results in mteb's layout under <folder>/results/")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
-    _add_data_dir(run)
+    add_data_dir(run)
     run.set_defaults(func=cmd_attack_run)
 
 
@@ -86,9 +87,8 @@ def cmd_attack_run(args: argparse.Namespace) -> int:
         run_targeted_attack,
         save_report,
     )
-    from hbt_bench.cli import _apply_data_dir
 
-    _apply_data_dir(args)
+    apply_data_dir(args)
     params = AttackParameters(
         limit=args.limit,
         k=args.k,
@@ -127,7 +127,6 @@ def cmd_attack_run(args: argparse.Namespace) -> int:
 
 def _add_build_command(attack_sub: argparse._SubParsersAction) -> None:
     """``hbt-bench attack build`` (write or --check the frozen sets) and ``attack recipes`` (list them)."""
-    from hbt_bench.cli import _add_data_dir
 
     build = attack_sub.add_parser(
         "build",
@@ -150,7 +149,7 @@ def _add_build_command(attack_sub: argparse._SubParsersAction) -> None:
     )
     build.add_argument("--out", help="root folder (default: the package's tasks/perturbations)")
     build.add_argument("--check", action="store_true", help="compare with the shipped set, write nothing")
-    _add_data_dir(build)
+    add_data_dir(build)
     build.set_defaults(func=_cmd_build)
 
     recipes = attack_sub.add_parser("recipes", help="list the perturbation recipes")
@@ -159,12 +158,11 @@ def _add_build_command(attack_sub: argparse._SubParsersAction) -> None:
 
 def _cmd_build(args: argparse.Namespace) -> int:
     from hbt_bench.adversarial.build import build_set, check_set, write_set
-    from hbt_bench.cli import _apply_data_dir
     from hbt_bench.data.sources import SOURCES
     from hbt_bench.errors import HbtBenchError
     from hbt_bench.paths import safe_component
 
-    _apply_data_dir(args)
+    apply_data_dir(args)
     safe_component(args.version, "--version")  # a folder name: "", ".", "../mlqa-r" would hit other sets
     datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
     unknown = [d for d in datasets if d not in SOURCES]

@@ -18,6 +18,8 @@ import argparse
 import os
 import sys
 
+from hbt_bench.formatting import fmt_score
+
 DEFAULT_RATIOS = "0,0.25,0.5,0.75,1"
 
 
@@ -74,17 +76,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _fmt(value, digits: int = 4) -> str:
-    return "-" if value is None else f"{value:.{digits}f}"
-
-
 def _row(label: str, s: dict) -> str:
     line = (
-        f"{label:<22}{_fmt(s.get('mono')):>8}{_fmt(s.get('cross')):>8}{_fmt(s.get('multi')):>8}"
-        f"{_fmt(s.get('language_bias'), 1):>9}"
+        f"{label:<22}{fmt_score(s.get('mono')):>8}{fmt_score(s.get('cross')):>8}{fmt_score(s.get('multi')):>8}"
+        f"{fmt_score(s.get('language_bias'), 1):>9}"
     )
     if s.get("robustness") is not None:
-        line += f"{_fmt(s['robustness']):>12}"
+        line += f"{fmt_score(s['robustness']):>12}"
     return line
 
 
