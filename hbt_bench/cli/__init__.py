@@ -1,4 +1,20 @@
-"""``hbt-bench``: command-line entry point. It parses arguments and calls the package, nothing more."""
+"""hbt-bench: multilingual answer retrieval (XQuAD-R, MLQA-R) in the LAReQA settings, clean and under attack.
+
+Scores any encoder on monolingual (X-X), cross-lingual (X-Y) and pooled multilingual (X-multi) retrieval
+with full-list mAP and the language-bias metric (rank distance), on the clean tasks and on frozen
+adversarial perturbation sets; builds those sets, runs model-targeted attacks, and trains encoders with the
+hybrid batch recipe. The same tasks run through ``mteb run`` (they register with mteb on install).
+
+examples:
+  hbt-bench eval --model ./my-model --tasks XQuADR --languages en,de     a small first run
+  hbt-bench eval --model intfloat/multilingual-e5-small --tasks XQuADR,XQuADR-Adv --output-folder out
+  hbt-bench data stats xquad-r                                          questions and candidates
+  hbt-bench attack recipes                                              the perturbation recipes
+  hbt-bench train --config examples/train_hybrid.toml                   the hybrid batch recipe
+  mteb run -t XQuADR-Adv -m ./my-model                                  the same through mteb
+
+Task and dataset names are one namespace: XQuADR, xquad-r and xquadr name the same data everywhere.
+"""
 
 from __future__ import annotations
 
@@ -10,18 +26,18 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from hbt_bench.cli.common import add_data_dir, add_model, apply_data_dir
+from hbt_bench.cli.common import add_data_dir, add_model, apply_data_dir, dataset_of_task, resolve_name
 from hbt_bench.errors import HbtBenchError
 from hbt_bench.formatting import fmt_score
 
-DATASETS_HELP = "xquad-r or mlqa-r"
+DATASETS_HELP = "xquad-r or mlqa-r (XQuADR / MLQAR work too)"
 
 
 def cmd_data_stats(args: argparse.Namespace) -> int:
     from hbt_bench.data.lareqa import load_lareqa
 
     apply_data_dir(args)
-    stats = load_lareqa(args.dataset).stats()
+    stats = load_lareqa(dataset_of_task(args.dataset)).stats()
     if args.json:
         print(json.dumps(stats, indent=2, sort_keys=False))
         return 0
@@ -195,11 +211,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     hbt_bench.register()
     names = [t.strip() for t in args.tasks.split(",") if t.strip()]
     classes = {cls.metadata.name: cls for cls in ALL_TASKS}
-    unknown = [name for name in names if name not in classes]
-    if unknown:
-        raise HbtBenchError(
-            f"--tasks: unknown task {', '.join(unknown)} (hbt-bench provides {', '.join(classes)})"
-        )
+    names = [resolve_name(name, list(classes), "--tasks") for name in names]
     if args.perturbations and not any(is_adversarial(n) for n in names):
         raise HbtBenchError("--perturbations: only the -Adv tasks take external perturbations")
     for path in args.perturbations or ():
@@ -246,7 +258,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hbt-bench", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="hbt-bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     data = sub.add_parser("data", help="inspect the benchmark data")
@@ -269,7 +283,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="write each task's result in mteb's layout under <folder>/results/ as soon as it is done; a "
         "re-run reuses complete results (see --overwrite-strategy), so a killed run resumes",
     )
-    ev.add_argument("--batch-size", type=int, default=64)
+    ev.add_argument(
+        "--batch-size",
+        type=int,
+        default=64,
+        help="texts per encoder call (default: 64); lower it if memory runs out",
+    )
     ev.add_argument(
         "--candidate-text",
         choices=["sentence", "sentence+context-xtreme"],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from hbt_bench.errors import HbtBenchError
@@ -33,3 +34,30 @@ def apply_data_dir(args: argparse.Namespace) -> None:
         if not path.is_dir():
             raise HbtBenchError(f"--data-dir {args.data_dir}: not a directory")
         os.environ["HBT_BENCH_DATA_DIR"] = str(path)
+
+
+def _name_key(name: str) -> str:
+    return "".join(ch for ch in name.lower() if ch.isalnum())
+
+
+def resolve_name(value: str, choices: Sequence[str], option: str) -> str:
+    """The entry of ``choices`` that ``value`` names, ignoring case, ``-`` and ``_``.
+
+    Dataset ids and task names are one namespace for the user: ``xquad-r``, ``XQuADR`` and ``xquadr`` are the
+    same thing in every command (``data stats``, ``eval --tasks``, ``attack build/run``).
+    """
+    matches = [c for c in choices if _name_key(c) == _name_key(value)]
+    if len(matches) != 1:
+        raise HbtBenchError(f"{option}: unknown name {value!r} (choose from {', '.join(choices)})")
+    return matches[0]
+
+
+def dataset_of_task(name: str) -> str:
+    """The LAReQA dataset id (``xquad-r``) that a task or dataset name (``XQuADR``, ``XQuADR-Adv``) reads."""
+    from hbt_bench.data.sources import SOURCES
+
+    key = _name_key(name).removesuffix("adv")
+    for dataset in SOURCES:
+        if _name_key(dataset) == key:
+            return dataset
+    raise HbtBenchError(f"unknown dataset {name!r} (choose from {', '.join(SOURCES)})")

@@ -59,7 +59,7 @@ def test_eval_prints_the_table_and_writes_mteb_results(shared_data, tmp_path, ca
 
 
 def nan_encoder():
-    """A factory for ``--model tests.test_cli:nan_encoder``: an encoder whose output has a NaN."""
+    """A factory for ``--model tests.cli.test_main:nan_encoder``: an encoder whose output has a NaN."""
 
     class Broken:
         def encode(self, texts):
@@ -75,7 +75,7 @@ def nan_encoder():
     [
         (["--model", "builtin:hash-ngram", "--tasks", "XQuADR,NoSuchTask"], "NoSuchTask"),
         (["--model", "builtin:nope", "--tasks", "XQuADR"], "nope"),
-        (["--model", "tests.test_cli:nan_encoder", "--tasks", "XQuADR"], "NaN"),
+        (["--model", "tests.cli.test_main:nan_encoder", "--tasks", "XQuADR"], "NaN"),
         (["--model", "builtin:hash-ngram", "--perturbations", "p.jsonl"], "only the -Adv tasks"),
         (
             ["--model", "builtin:hash-ngram", "--tasks", "XQuADR-Adv", "--perturbations", "nope.jsonl"],
@@ -185,7 +185,7 @@ class CountingEncoder:
 
 
 def counting_encoder():
-    """A factory for ``--model tests.test_cli:counting_encoder``."""
+    """A factory for ``--model tests.cli.test_main:counting_encoder``."""
     STATE["loads"] += 1
     return CountingEncoder()
 
@@ -201,7 +201,7 @@ def counting(monkeypatch):
 
 def _eval(shared_data, out, *extra, tasks="XQuADR,MLQAR", languages="en"):
     STATE["calls"] = 0
-    args = ["eval", "--model", "tests.test_cli:counting_encoder", "--tasks", tasks, "--quiet"]
+    args = ["eval", "--model", "tests.cli.test_main:counting_encoder", "--tasks", tasks, "--quiet"]
     args += ["--data-dir", str(shared_data), "--output-folder", str(out)]
     args += ["--languages", languages] if languages else []
     return main([*args, *extra])
@@ -343,3 +343,26 @@ def test_a_variant_never_replaces_the_standard_result_and_back(shared_data, tmp_
         str(target) in err and "'lareqa-9bc8c7f-hbt1'" in err and "'lareqa-9bc8c7f-hbt1+langs-de-en'" in err
     )
     assert target.read_bytes() == before
+
+
+def test_task_and_dataset_names_are_one_namespace(shared_data, capsys):
+    # `data stats XQuADR` reads the same data as `data stats xquad-r` (issue 14: names differed per command)
+    assert main(["data", "stats", "xquad-r", "--json", "--data-dir", str(shared_data)]) == 0
+    by_id = capsys.readouterr().out
+    assert main(["data", "stats", "XQuADR", "--json", "--data-dir", str(shared_data)]) == 0
+    assert capsys.readouterr().out == by_id
+    assert (
+        main(
+            ["eval", "--model", "builtin:hash-ngram", "--tasks", "xquad-r", "--languages", "en,de", "--quiet"]
+        )
+        == 0
+    )
+    assert "XQuADR  (mAP" in capsys.readouterr().out
+
+
+def test_top_level_help_says_what_the_tool_does(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert "command-line entry point" not in out
+    assert "examples:" in out and "hbt-bench eval --model" in out

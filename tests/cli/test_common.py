@@ -1,0 +1,44 @@
+"""One namespace for dataset ids and task names across the hbt-bench commands."""
+
+from __future__ import annotations
+
+import pytest
+
+from hbt_bench.cli.common import dataset_of_task, resolve_name
+from hbt_bench.errors import HbtBenchError
+
+TASKS = ["XQuADR", "MLQAR", "XQuADR-Adv", "MLQAR-Adv"]
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("XQuADR", "XQuADR"),
+        ("xquad-r", "XQuADR"),
+        ("xquadr", "XQuADR"),
+        ("xquad-r-adv", "XQuADR-Adv"),
+        ("MLQA_R", "MLQAR"),
+        ("mlqar-adv", "MLQAR-Adv"),
+    ],
+)
+def test_task_names_accept_every_spelling(given, expected):
+    assert resolve_name(given, TASKS, "--tasks") == expected
+
+
+@pytest.mark.parametrize("given", ["", "xquad", "XQuADR-Advx", "STS12", "..", "/abs"])
+def test_unknown_names_are_named_with_the_choices(given):
+    with pytest.raises(HbtBenchError, match=r"--tasks: unknown name .* \(choose from XQuADR, MLQAR"):
+        resolve_name(given, TASKS, "--tasks")
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [("xquad-r", "xquad-r"), ("XQuADR", "xquad-r"), ("XQuADR-Adv", "xquad-r"), ("MLQAR", "mlqa-r")],
+)
+def test_dataset_of_task(given, expected):
+    assert dataset_of_task(given) == expected
+
+
+def test_dataset_of_an_unknown_name():
+    with pytest.raises(HbtBenchError, match="unknown dataset 'squad'"):
+        dataset_of_task("squad")
