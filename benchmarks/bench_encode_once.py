@@ -70,7 +70,8 @@ def run_child(args: argparse.Namespace) -> dict[str, Any]:
     import hbt_bench
     from hbt_bench.encoders import load_model
     from hbt_bench.plugin.models import to_mteb_model
-    from hbt_bench.plugin.tasks import MLQAR, StockMLQAR, StockXQuADR, XQuADR
+    from hbt_bench.plugin.tasks import MLQAR, XQuADR
+    from tests.plugin.stock_tasks import StockMLQAR, StockXQuADR
 
     hbt_bench.register()
     inner = load_model(args.model)

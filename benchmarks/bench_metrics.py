@@ -31,7 +31,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hbt_bench.metrics import evaluate_ranks, rank_relevant
+from hbt_bench.metrics import evaluate_ranks
+from hbt_bench.ranking import rank_relevant
 
 N_QUERIES, N_CANDIDATES, DIM, N_LANGS = 13_090, 13_014, 512, 11
 N_ANSWERS = N_CANDIDATES // N_LANGS  # 1,183 answers x 11 languages = 13,013 (+1 distractor)

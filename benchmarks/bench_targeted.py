@@ -1,6 +1,6 @@
 """Cost of model-targeted attacks (``hbt-bench attack run``): time per attacked query, model queries.
 
-For each model, one process runs :func:`~hbt_bench.adversarial.targeted.run_targeted_attack` on the
+For each model, one process runs :func:`~hbt_bench.attacks.run.run_targeted_attack` on the
 first ``--limit`` queries of each subset and reports, per subset:
 
 - ``setup_s``: everything before the first attack (imports, data, candidate encoding), measured as the
@@ -42,7 +42,8 @@ def _minilm_path() -> str | None:
 
 
 def run_child(args: argparse.Namespace) -> list[dict[str, Any]]:
-    from hbt_bench.adversarial.targeted import AttackParameters, run_targeted_attack
+    from hbt_bench.attacks.params import AttackParameters
+    from hbt_bench.attacks.run import run_targeted_attack
 
     params = AttackParameters(
         limit=args.limit,

@@ -7,7 +7,7 @@ registries (the ``.pth`` autoload hook calls it whenever mteb is imported).
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from hbt_bench.version import __version__
 
 __all__ = ["__version__", "register"]
 

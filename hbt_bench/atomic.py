@@ -26,8 +26,10 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO, Any
 
 __all__ = [
+    "atomic_writer",
     "complete_dir",
     "leftovers",
     "recover_dir",
@@ -177,24 +179,46 @@ def staged_dir(final: str | Path) -> Iterator[Path]:
 
 
 def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
-    """Write ``path`` so that it holds either its old content or all of ``data``, never a part."""
+    """Write ``path`` so that it holds either its old content or all of ``data``, never a part (mode 0644,
+    as :func:`atomic_writer`)."""
+    with atomic_writer(path, "wb") as handle:
+        handle.write(data)
+    return Path(path)
+
+
+def write_text_atomic(path: str | Path, text: str, encoding: str = "utf-8") -> Path:
+    """:func:`write_bytes_atomic` for text."""
+    return write_bytes_atomic(path, text.encode(encoding))
+
+
+#: Mode of a file :func:`atomic_writer` puts in place: what ``open()`` gives under the usual umask 022
+#: (``mkstemp``'s 0600 would make a shared results file private).
+_FILE_MODE = 0o644
+
+
+@contextlib.contextmanager
+def atomic_writer(path: str | Path, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO[Any]]:
+    """``with atomic_writer(path) as f: <write to f>``: a file written as a stream (too big to hold as
+    one string, e.g. a run's predictions) appears at ``path`` whole, or not at all.
+
+    ``f`` is a staged sibling ``.<name>.hbt-new-<pid>-<random>``; on success it is flushed, synced, given
+    mode 0644 and renamed onto ``path``; on any error it is removed and ``path`` keeps its old content.
+    ``mode`` is ``"w"`` (text, ``encoding``) or ``"wb"``.
+    """
+    if mode not in ("w", "wb"):
+        raise ValueError(f"atomic_writer mode must be 'w' or 'wb', got {mode!r}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{_NEW}-{os.getpid()}-")
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+        with os.fdopen(fd, mode, encoding=None if mode == "wb" else encoding) as handle:
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, _FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
     _fsync_dir(path.parent)
-    return path
-
-
-def write_text_atomic(path: str | Path, text: str, encoding: str = "utf-8") -> Path:
-    """:func:`write_bytes_atomic` for text."""
-    return write_bytes_atomic(path, text.encode(encoding))

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BUILTIN_ENCODERS",
+    "BUILTIN_MODEL_NAMES",
     "HashNgramEncoder",
     "TextEncoder",
     "USEMultilingualEncoder",
@@ -215,8 +216,12 @@ BUILTIN_ENCODERS: dict[str, Callable[[], TextEncoder]] = {
     "use-m": USEMultilingualEncoder,
 }
 
-# The full names of the built-ins resolve to them too (they are not hub models).
-_BUILTIN_BY_NAME = {"hbt-bench/hash-ngram": "hash-ngram", USEMultilingualEncoder.name: "use-m"}
+#: The built-ins' full names (mteb model names, also accepted as ``--model`` specs: they are not hub
+#: models) -> their :data:`BUILTIN_ENCODERS` key. The one list of them; the plugin's metas derive from it.
+BUILTIN_MODEL_NAMES: dict[str, str] = {
+    HashNgramEncoder.name: "hash-ngram",
+    USEMultilingualEncoder.name: "use-m",
+}
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -243,8 +248,8 @@ def load_model(spec: str, *, device: str | None = None) -> SentenceTransformer |
     if not isinstance(spec, str) or not spec.strip():
         raise ModelSpecError(f"model spec must be a non-empty string, got {spec!r}")
     spec = spec.strip()
-    if spec.startswith("builtin:") or spec in _BUILTIN_BY_NAME:
-        name = spec.removeprefix("builtin:") if spec.startswith("builtin:") else _BUILTIN_BY_NAME[spec]
+    if spec.startswith("builtin:") or spec in BUILTIN_MODEL_NAMES:
+        name = spec.removeprefix("builtin:") if spec.startswith("builtin:") else BUILTIN_MODEL_NAMES[spec]
         if name not in BUILTIN_ENCODERS:
             valid = ", ".join(f"builtin:{n}" for n in BUILTIN_ENCODERS)
             raise ModelSpecError(f"unknown built-in encoder {name!r} in model spec {spec!r}; valid: {valid}")

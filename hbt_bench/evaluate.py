@@ -4,7 +4,7 @@ Stock mteb re-encodes the corpus of every subset: 132 subsets of XQuAD-R mean ~4
 for ~26k distinct texts. Here every distinct (kind, text) pair is encoded once per model into an
 :class:`EmbeddingStore`, which lives as long as the model object and is shared by every task and
 subset scored in the process; each subset is then scored exactly over the full candidate list
-from the cached matrices (:func:`hbt_bench.metrics.rank_relevant`).
+from the cached matrices (:func:`hbt_bench.ranking.rank_relevant`).
 
 Settings (LAReQA, arXiv 2004.05484; arXiv 2408.10536 section 3.2), for languages L:
 
@@ -29,7 +29,8 @@ import numpy as np
 
 from hbt_bench.data.lareqa import CANDIDATE_TEXT_MODES, LareqaCorpus, candidate_text
 from hbt_bench.encoders import check_dot_product_range, normalize_embeddings, validate_embeddings
-from hbt_bench.metrics import DEFAULT_MEASURES, RankDistance, RelevantRanks, evaluate_ranks, rank_relevant
+from hbt_bench.metrics import DEFAULT_MEASURES, RankDistance, evaluate_ranks
+from hbt_bench.ranking import RelevantRanks, rank_relevant
 from hbt_bench.runs import relevant_ranks_from_run, top_k_indices
 
 MULTI = "multi"
@@ -164,6 +165,15 @@ class PreparedEmbeddings:
     candidates: dict[str, np.ndarray] = field(default_factory=dict)
     pool: np.ndarray | None = None
 
+    def candidates_of(self, subset: Subset) -> np.ndarray:
+        """The candidate matrix ``subset`` ranks against: its candidate language's, or the pool."""
+        matrix = self.pool if subset.candidate_lang is None else self.candidates.get(subset.candidate_lang)
+        if matrix is None:
+            raise ValueError(
+                f"no candidate matrix for subset {subset.name}: it was not among the prepared subsets"
+            )
+        return matrix
+
 
 class LareqaEvaluator:
     """Turns a :class:`LareqaCorpus` into scorable subsets and scores them from an EmbeddingStore."""
@@ -201,20 +211,31 @@ class LareqaEvaluator:
             c_langs.update(self.languages if s.candidate_lang is None else (s.candidate_lang,))
         return q_langs, c_langs
 
-    def prepare(self, store: EmbeddingStore, subsets: Sequence[Subset]) -> PreparedEmbeddings:
-        """Encode (once) every text the subsets need and build the per-language matrices."""
-        q_langs, c_langs = self.languages_needed(subsets)
+    def candidate_matrices(self, store: EmbeddingStore, subsets: Sequence[Subset]) -> PreparedEmbeddings:
+        """Encode (once) the candidates ``subsets`` rank against and stack them; no queries.
+
+        One matrix per candidate language the subsets need, in the dataset's language order
+        (deterministic encoder calls), plus the pool of every language when a pooled subset is among
+        them. :meth:`PreparedEmbeddings.candidates_of` picks a subset's matrix.
+        """
+        _, c_langs = self.languages_needed(subsets)
         prepared = PreparedEmbeddings()
         for lang in self.languages:  # fixed order: deterministic encoder calls
             if lang in c_langs:
                 texts = self.candidate_texts(lang)
                 store.ensure(DOCUMENT, texts, lang)
                 prepared.candidates[lang] = store.matrix(DOCUMENT, texts)
+        if any(s.setting is Setting.MULTI for s in subsets):
+            prepared.pool = np.concatenate([prepared.candidates[lang] for lang in self.languages])
+        return prepared
+
+    def prepare(self, store: EmbeddingStore, subsets: Sequence[Subset]) -> PreparedEmbeddings:
+        """Encode (once) every text the subsets need and build the per-language matrices."""
+        q_langs, _ = self.languages_needed(subsets)
+        prepared = self.candidate_matrices(store, subsets)
         prepared.queries = self.prepare_queries(
             store, {lang: self.query_texts(lang) for lang in self.languages if lang in q_langs}
         )
-        if any(s.setting is Setting.MULTI for s in subsets):
-            prepared.pool = np.concatenate([prepared.candidates[lang] for lang in self.languages])
         return prepared
 
     def prepare_queries(
@@ -271,12 +292,7 @@ class LareqaEvaluator:
         if len(rows) == 0:
             raise ValueError(f"subset {subset.name} of {self.corpus.name} has no query with an answer")
         queries = prepared.queries[subset.query_lang][rows]
-        if subset.candidate_lang is None:
-            candidates = prepared.pool
-        else:
-            candidates = prepared.candidates[subset.candidate_lang]
-        assert candidates is not None, "prepare() was not called with this subset"
-        return self.score_ranks(subset, rank_relevant(queries, candidates, relevant))
+        return self.score_ranks(subset, rank_relevant(queries, prepared.candidates_of(subset), relevant))
 
     def score_ranks(self, subset: Subset, ranks: RelevantRanks) -> dict[str, float]:
         """The subset's score dict from its relevant ranks (whatever produced them: embeddings or a run)."""
@@ -386,15 +402,12 @@ class LareqaEvaluator:
         self, prepared: PreparedEmbeddings, subset: Subset, k: int, *, chunk_size: int = 256
     ) -> Iterator[tuple[list[str], list[dict[str, float]]]]:
         """The ``k`` best candidates per query of an encoder, as runs ``{candidate id: score}`` (tie rule of
-        :mod:`hbt_bench.metrics`), chunk by chunk: what mteb's predictions files hold."""
+        :mod:`hbt_bench.ranking`), chunk by chunk: what mteb's predictions files hold."""
         rows, _ = self.relevance(subset)
         qids = self.query_ids(subset)
         ids, _ = self.candidate_set(self.candidate_key(subset))
         queries = prepared.queries[subset.query_lang][rows]
-        candidates = (
-            prepared.pool if subset.candidate_lang is None else prepared.candidates[subset.candidate_lang]
-        )
-        assert candidates is not None, "prepare() was not called with this subset"
+        candidates = prepared.candidates_of(subset)
         for start in range(0, len(rows), chunk_size):
             scores = queries[start : start + chunk_size] @ candidates.T
             top = top_k_indices(scores, k)

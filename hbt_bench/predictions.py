@@ -2,8 +2,8 @@
 
 mteb's ``AbsTask._save_task_predictions`` re-reads and re-writes the whole JSON file once per subset;
 with 132 subsets of ~1.2k queries that is quadratic. The LAReQA tasks compute every subset of a model
-in one go, so they stream all of them into one temporary file and move it into place at the end. The
-layout is mteb's::
+in one go, so they stream all of them into one staged file that :func:`hbt_bench.atomic.atomic_writer`
+moves into place at the end (a failure leaves the old file as it was). The layout is mteb's::
 
     {"mteb_model_meta": {"model_name": ..., "revision": ...},
      "<hf_subset>": {"<split>": {"<query id>": {"<candidate id>": score, ...}, ...}}, ...}
@@ -14,14 +14,14 @@ of another model is an error rather than a silent mix. Stdlib only.
 
 from __future__ import annotations
 
+import contextlib
 import json
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TextIO
 
+from hbt_bench.atomic import atomic_writer
 from hbt_bench.errors import HbtBenchError
 
 __all__ = ["PredictionsError", "PredictionsWriter"]
@@ -40,7 +40,7 @@ class PredictionsWriter:
         self.split = split
         self._existing: dict[str, Any] = {}
         self._file: TextIO | None = None
-        self._tmp: str | None = None
+        self._stack = contextlib.ExitStack()
         self._current: str | None = None
         self._first_query = True
         self._written: list[str] = []
@@ -61,9 +61,7 @@ class PredictionsWriter:
                     f"predictions file {self.path} holds predictions of {theirs}, not of {self.meta}; "
                     "use another prediction folder or remove the file"
                 )
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, self._tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
-        self._file = os.fdopen(fd, "w", encoding="utf-8")
+        self._file = self._stack.enter_context(atomic_writer(self.path))
         self._file.write('{"mteb_model_meta": ' + json.dumps(self.meta))
         return self
 
@@ -96,17 +94,16 @@ class PredictionsWriter:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        assert self._file is not None and self._tmp is not None
-        try:
-            if exc_type is None:
+        assert self._file is not None, "use PredictionsWriter as a context manager"
+        if exc_type is None:
+            try:
                 self._close_subset()
                 for key, value in self._existing.items():
                     if key != "mteb_model_meta" and key not in self._written:
                         self._file.write(", " + json.dumps(key) + ": " + json.dumps(value))
                 self._file.write("}")
-            self._file.close()
-            if exc_type is None:
-                os.replace(self._tmp, self.path)
-        finally:
-            if os.path.exists(self._tmp):
-                os.unlink(self._tmp)
+            except BaseException as error:  # the staged file is dropped, the old one stays
+                self._stack.__exit__(type(error), error, error.__traceback__)
+                raise
+        # With an exception, atomic_writer removes the staged file and leaves the old one.
+        self._stack.__exit__(exc_type, exc, tb)

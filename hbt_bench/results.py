@@ -1,9 +1,10 @@
 """Writing mteb TaskResults into a results folder (mteb's ResultCache layout) all-or-nothing and safely.
 
 Used by ``hbt-bench eval``, ``attack run`` and the training sweep: every file is staged with mteb's own
-``ResultCache.save_to_cache`` in a temporary folder inside the destination and only then moved into
-place, so a failure leaves no half-written result behind. ``run_settings.jsonl`` (one line per task) is
-merged rather than replaced, so writing one task's results keeps the other tasks' settings.
+``ResultCache.save_to_cache`` in a temporary folder and only then written into place, each file with
+:func:`hbt_bench.atomic.atomic_writer`, so a failure leaves no half-written result behind.
+``run_settings.jsonl`` (one line per task) is merged rather than replaced, so writing one task's results
+keeps the other tasks' settings.
 
 Three guards, because the layout ``results/<model>/<revision>/<Task>.json`` holds one file per task:
 
@@ -19,12 +20,12 @@ Three guards, because the layout ``results/<model>/<revision>/<Task>.json`` hold
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from hbt_bench.atomic import atomic_writer
 from hbt_bench.errors import HbtBenchError
 from hbt_bench.paths import safe_component, safe_relative_path
 
@@ -107,9 +108,9 @@ def check_no_conflict(path: Path, task_name: str, revision: str) -> None:
         )
 
 
-def _merge_run_settings(staged: Path, existing: Path) -> None:
-    """Put ``existing``'s lines for tasks not in ``staged`` before ``staged``'s lines (in place)."""
-    new_lines = [line for line in staged.read_text(encoding="utf-8").splitlines() if line.strip()]
+def _merge_run_settings(staged: str, existing: Path) -> str:
+    """``existing``'s lines for tasks not in ``staged``, then ``staged``'s lines."""
+    new_lines = [line for line in staged.splitlines() if line.strip()]
     new_tasks = {json.loads(line).get("task") for line in new_lines}
     kept = []
     for line in existing.read_text(encoding="utf-8").splitlines():
@@ -121,7 +122,7 @@ def _merge_run_settings(staged: Path, existing: Path) -> None:
             continue  # a corrupt line is dropped rather than propagated
         if task not in new_tasks:
             kept.append(line)
-    staged.write_text("".join(f"{line}\n" for line in [*kept, *new_lines]), encoding="utf-8")
+    return "".join(f"{line}\n" for line in [*kept, *new_lines])
 
 
 def save_results_atomically(
@@ -145,19 +146,23 @@ def save_results_atomically(
     with FileLock(lock_path(output_folder)):
         for tr, path in targets:
             check_no_conflict(path, tr.task_name, tr.dataset_revision)
-        with tempfile.TemporaryDirectory(dir=output_folder, prefix=".hbt-tmp-") as tmp:
+        # Staged outside the destination (the files are copied in, not renamed): a killed writer leaves
+        # nothing in the results folder.
+        with tempfile.TemporaryDirectory(prefix="hbt-results-") as tmp:
             staging = mteb.ResultCache(tmp)
             for tr in results:
                 staging.save_to_cache(tr, meta, encode_kwargs=encode_kwargs)
             # (mteb's save_to_cache may leave a lock file of its own in the staging folder: not a result)
             staged = sorted(p for p in Path(tmp).rglob("*") if p.is_file() and p.name != LOCK_NAME)
-            for src in staged:
+            contents: dict[Path, bytes] = {}
+            for src in staged:  # everything read and merged before the first file is replaced
                 dst = output_folder / src.relative_to(tmp)
+                data = src.read_bytes()
                 if src.name == RUN_SETTINGS and dst.is_file():
-                    _merge_run_settings(src, dst)
-            for src in staged:
-                dst = output_folder / src.relative_to(tmp)
-                dst.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(src, dst)
-                written.append(dst)
+                    data = _merge_run_settings(data.decode("utf-8"), dst).encode("utf-8")
+                contents[dst] = data
+        for dst, data in contents.items():
+            with atomic_writer(dst, "wb") as handle:
+                handle.write(data)
+            written.append(dst)
     return written

@@ -2,11 +2,11 @@
 
 A search model (mteb's ``SearchProtocol``: BM25, a hybrid engine, a user's own index) does not give
 embeddings, only a ranked list per query. :func:`relevant_ranks_from_run` turns such a list into the
-1-based ranks of the query's relevant candidates, the :class:`~hbt_bench.metrics.RelevantRanks` that
+1-based ranks of the query's relevant candidates, the :class:`~hbt_bench.ranking.RelevantRanks` that
 every measure of :mod:`hbt_bench.metrics` is computed from, so search models and encoders share one
 metric code path.
 
-Ranking rule (the one of :mod:`hbt_bench.metrics`)
+Ranking rule (the one of :mod:`hbt_bench.ranking`)
     Returned candidates are sorted by descending score; ties are broken by ascending candidate index::
 
         rank(d) = 1 + #{c returned : s_c > s_d} + #{c returned : s_c == s_d and c < d}
@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hbt_bench.errors import HbtBenchError
-from hbt_bench.metrics import RelevantRanks
+from hbt_bench.ranking import RelevantRanks
 
 __all__ = ["RunError", "RunRanks", "relevant_ranks_from_run", "top_k_indices"]
 

@@ -140,3 +140,15 @@ def test_write_bytes_atomic_keeps_the_old_content_on_a_failed_write(
     assert [p.name for p in tmp_path.iterdir()] == ["f.json"]
     atomic.write_bytes_atomic(path, b"new")
     assert path.read_bytes() == b"new"
+
+
+@pytest.mark.parametrize(
+    "write", [lambda p: atomic.write_text_atomic(p, "x"), lambda p: atomic.write_bytes_atomic(p, b"x")]
+)
+def test_small_atomic_writes_are_readable_by_others(tmp_path, write):
+    # mkstemp's 0600 made shared result files private (seen on the old write_bytes_atomic: 0o600)
+    path = tmp_path / "f.json"
+    write(path)
+    assert path.stat().st_mode & 0o777 == 0o644
+    assert path.read_bytes() == b"x"
+    assert [p.name for p in tmp_path.iterdir()] == ["f.json"]

@@ -26,7 +26,7 @@ from hbt_bench.evaluate import (
     per_language,
     summarize_settings,
 )
-from hbt_bench.metrics import rank_relevant
+from hbt_bench.ranking import rank_relevant
 from tests.helpers import assert_agrees_with_ir_measures
 
 XQUADR_LANGS = ("ar", "de", "el", "en", "es", "hi", "ru", "th", "tr", "vi", "zh")
@@ -133,6 +133,38 @@ def test_mlqar_cross_lingual_drops_queries_without_an_answer(mlqar):
     rows, relevant = evaluator.relevance(Subset.parse("ar-multi", langs))
     assert len(rows) == 517
     assert {len(r) for r in relevant} <= {2, 3, 4}
+
+
+def test_candidate_matrices_hold_the_needed_languages_and_the_pool_only_for_pooled_subsets(mlqar):
+    langs = tuple(mlqar.languages)  # ar de en es hi vi zh
+    evaluator = LareqaEvaluator(mlqar)
+    enc = RecordingEncoder()
+    store = EmbeddingStore(enc, normalize=True, model_name="test/hash")
+    subsets = [Subset.parse(n, langs) for n in ("zh-es", "vi-vi", "de-ar")]
+    prepared = evaluator.candidate_matrices(store, subsets)
+    assert list(prepared.candidates) == ["ar", "es", "vi"]  # dataset order, not subset order
+    assert prepared.pool is None and prepared.queries == {}
+    assert {kind for kind, _ in enc.seen} == {DOCUMENT} and enc.calls == 3
+    for lang in ("ar", "es", "vi"):
+        texts = [c.text for c in mlqar.languages[lang].candidates]
+        expected = HashNgramEncoder().encode(texts)
+        expected = expected / np.maximum(np.linalg.norm(expected, axis=1, keepdims=True), 1e-12)
+        np.testing.assert_allclose(prepared.candidates[lang], expected, atol=1e-6)
+    assert prepared.candidates_of(subsets[0]) is prepared.candidates["es"]
+    with pytest.raises(ValueError, match="no candidate matrix for subset en-en"):
+        prepared.candidates_of(Subset.parse("en-en", langs))
+
+    pooled = evaluator.candidate_matrices(store, [Subset.parse("hi-multi", langs)])
+    assert list(pooled.candidates) == list(langs) and pooled.pool is not None
+    sizes = [len(mlqar.languages[lang].candidates) for lang in langs]
+    assert pooled.pool.shape[0] == sum(sizes)
+    ends = np.cumsum(sizes)
+    for lang, stop, size in zip(langs, ends, sizes, strict=True):
+        np.testing.assert_array_equal(pooled.pool[stop - size : stop], pooled.candidates[lang])
+    assert pooled.candidates_of(Subset.parse("hi-multi", langs)) is pooled.pool
+    # every candidate language but none pooled: no pool (nothing ranks against it)
+    cross = [Subset.parse(f"en-{lang}", langs) for lang in langs]
+    assert evaluator.candidate_matrices(store, cross).pool is None
 
 
 def _reference_ranks(q: np.ndarray, c: np.ndarray, rel: np.ndarray, i: int, eps: float = 1e-5):

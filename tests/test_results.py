@@ -52,6 +52,23 @@ def test_a_failed_write_leaves_nothing(stored, tmp_path, monkeypatch):
     ]
 
 
+def test_written_files_are_byte_identical_to_mtebs_own_and_readable(stored, tmp_path):
+    """The staged-then-atomic write must not change a byte of what mteb's save_to_cache writes, nor make
+    the files private (a temporary file's 0600 mode would survive the rename)."""
+    meta, results = stored
+    ours, theirs = tmp_path / "ours", tmp_path / "theirs"
+    written = save_results_atomically([results["XQuADR"]], meta, ours, {"batch_size": 8})
+    mteb.ResultCache(theirs).save_to_cache(results["XQuADR"], meta, encode_kwargs={"batch_size": 8})
+    expected = {p.relative_to(theirs): p.read_bytes() for p in theirs.rglob("*") if p.is_file()}
+    expected = {k: v for k, v in expected.items() if k.name != LOCK_NAME}
+    assert {p.relative_to(ours): p.read_bytes() for p in written} == expected
+    assert sorted(
+        p.relative_to(ours) for p in ours.rglob("*") if p.is_file() and p.name != LOCK_NAME
+    ) == sorted(expected)
+    for path in written:
+        assert path.stat().st_mode & 0o777 == 0o644, path
+
+
 def _variant(result, tag: str, subsets: set[str] | None = None):
     """A copy of ``result`` as a task variant: revision tagged like LareqaTask does, maybe fewer subsets."""
     scores = {

@@ -20,6 +20,13 @@ so a mixed-script word such as ``HD-качестве`` gets Cyrillic letters nex
 the script of the word's first letter. A language outside the benchmark (``fr``, ``bg``, ``sw``,
 ``ur``...) works too: every word then uses the per-script fallback alphabet of its script.
 
+Each recipe names the kind of its transformation in ``params["transformation"]``;
+:data:`TRANSFORMATION_KINDS` maps that kind to a small builder (one registered function per kind, plus
+how a targeted attack's word budget counts its edits), so a new kind is one decorated function. The
+data the recipes record (homoglyphs, zero-width characters, scripts) lives in
+:mod:`~hbt_bench.adversarial.tables`, the alphabets in :mod:`~hbt_bench.adversarial.alphabets` (both
+re-exported here).
+
 A perturbation that leaves a query unchanged, or empty, is returned with that status, never dropped.
 Importing this module does not import TextAttack; the first :func:`perturb` call does (7-10 s).
 """
@@ -30,18 +37,22 @@ import atexit
 import json
 import multiprocessing
 import random
-import unicodedata
-from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
-from pathlib import Path
 from typing import Any
 
-import regex
-
+from hbt_bench.adversarial.alphabets import (
+    ALPHABET_MIN_COUNT,
+    alphabet,
+    alphabets_path,
+    alphabets_sha256,
+    build_alphabets,
+    script_letters,
+)
 from hbt_bench.adversarial.perturbation_sets import STATUSES, status_of
-from hbt_bench.adversarial.text import graphemes, stable_seed, words
+from hbt_bench.adversarial.tables import FALLBACK_SCRIPTS, HOMOGLYPHS, INVISIBLE_CHARS, LANGUAGES, MAIN_SCRIPT
+from hbt_bench.adversarial.text import stable_seed, words
 from hbt_bench.adversarial.textattack_adapter import TEXTATTACK_VERSION
 
 __all__ = [
@@ -54,8 +65,10 @@ __all__ = [
     "MAIN_SCRIPT",
     "RECIPES",
     "STATUSES",
+    "TRANSFORMATION_KINDS",
     "Perturbation",
     "Recipe",
+    "TransformationKind",
     "alphabet",
     "alphabets_path",
     "attack_components",
@@ -63,78 +76,10 @@ __all__ = [
     "get_recipe",
     "perturb",
     "stopwords",
+    "transformation_kind",
 ]
 
-LANGUAGES = ("ar", "de", "el", "en", "es", "hi", "ru", "th", "tr", "vi", "zh")
-MAIN_SCRIPT = {
-    "ar": "Arabic",
-    "de": "Latin",
-    "el": "Greek",
-    "en": "Latin",
-    "es": "Latin",
-    "hi": "Devanagari",
-    "ru": "Cyrillic",
-    "th": "Thai",
-    "tr": "Latin",
-    "vi": "Latin",
-    "zh": "Han",
-}
-FALLBACK_SCRIPTS = ("Latin", "Cyrillic", "Arabic", "Greek", "Devanagari", "Thai")
-ALPHABET_MIN_COUNT = 20
 FAMILIES = ("character", "unicode", "word")
-
-
-def alphabets_path() -> Path:
-    from hbt_bench.resources import tasks_dir
-
-    return tasks_dir() / "perturbations" / "alphabets.json"
-
-
-def _alphabets_sha256() -> str | None:
-    """sha256 of the shipped alphabets (recorded in the character-noise params), None if missing."""
-    import hashlib
-
-    path = alphabets_path()
-    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
-
-
-# ---------------------------------------------------------------------------------------------------
-# Unicode tables (in the recipes' params, so manifests record them)
-
-# TextAttack's Latin map (letters only: its digit entries put letters into numbers, '0' -> 'O'),
-# plus capital Latin and Cyrillic/Greek look-alikes from Unicode's confusables.
-HOMOGLYPHS: dict[str, str] = {
-    **{
-        "a": "ɑ", "b": "Ь", "c": "ϲ", "d": "ԁ", "e": "е", "f": "𝚏", "g": "ɡ", "h": "հ", "i": "і",
-        "j": "ϳ", "k": "𝒌", "l": "ⅼ", "m": "ｍ", "n": "ո", "o": "о", "p": "р", "q": "ԛ", "r": "ⲅ",
-        "s": "ѕ", "t": "𝚝", "u": "ս", "v": "ѵ", "w": "ԝ", "x": "×", "y": "у", "z": "ᴢ",
-    },
-    **{
-        "A": "А", "B": "В", "C": "С", "E": "Е", "H": "Н", "I": "І", "J": "Ј", "K": "К", "M": "М",
-        "O": "О", "P": "Р", "S": "Ѕ", "T": "Т", "X": "Х", "Y": "Ү", "Z": "Ζ",
-    },
-    # Cyrillic -> Latin
-    **{
-        "а": "a", "е": "e", "о": "o", "р": "p", "с": "c", "у": "y", "х": "x", "і": "i", "ј": "j",
-        "ѕ": "s", "А": "A", "В": "B", "Е": "E", "К": "K", "М": "M", "Н": "H", "О": "O", "Р": "P",
-        "С": "C", "Т": "T", "Х": "X",
-    },
-    # Greek -> Latin
-    **{
-        "ο": "o", "α": "ɑ", "ν": "v", "ρ": "p", "ι": "ɩ", "κ": "ĸ", "υ": "ʋ", "Α": "A", "Β": "B",
-        "Ε": "E", "Ζ": "Z", "Η": "H", "Ι": "I", "Κ": "K", "Μ": "M", "Ν": "N", "Ο": "O", "Ρ": "P",
-        "Τ": "T", "Υ": "Y", "Χ": "X",
-    },
-}  # fmt: skip
-
-
-# Zero-width characters that change nothing visible in that script: ZWNJ breaks Arabic joining and ZWJ /
-# ZWNJ after a virama change Devanagari conjuncts, so those scripts get one safe choice each.
-INVISIBLE_CHARS: dict[str, str] = {
-    "default": "\u200b\u200c\u200d",
-    "Arabic": "\u200d",
-    "Devanagari": "\u200b",
-}
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -218,7 +163,7 @@ def _build_registry() -> dict[str, Recipe]:
                     min_graphemes=3,
                     min_graphemes_han=2,
                     alphabet_min_count=ALPHABET_MIN_COUNT,
-                    alphabets_sha256=_alphabets_sha256(),
+                    alphabets_sha256=alphabets_sha256(),
                     letter_script="grapheme",
                 ),
             )
@@ -352,36 +297,7 @@ def _check_lang(recipe: Recipe, lang: str) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------
-# Alphabets and stopwords
-
-
-@cache
-def _alphabets() -> dict[str, Any]:
-    with alphabets_path().open(encoding="utf-8") as f:
-        return json.load(f)
-
-
-def alphabet(lang: str) -> str:
-    """Letters used for insertion/substitution in ``lang`` ("" for zh); a script name gives its fallback."""
-    data = _alphabets()
-    if lang in data["languages"]:
-        return data["languages"][lang]
-    if lang in data["scripts"]:
-        return data["scripts"][lang]
-    raise ValueError(
-        f"no alphabet for {lang!r}; languages: {', '.join(data['languages'])}; "
-        f"scripts: {', '.join(data['scripts'])}"
-    )
-
-
-def _letters(lang: str) -> dict[str, str]:
-    """script -> letters for words of that script in ``lang`` (own alphabet for the main script)."""
-    data = _alphabets()
-    letters = dict(data["scripts"])
-    main = MAIN_SCRIPT.get(lang)
-    if main is not None:
-        letters[main] = data["languages"][lang]
-    return letters
+# Stopwords
 
 
 @cache
@@ -394,60 +310,116 @@ def stopwords(lang: str) -> frozenset[str]:
     return frozenset(w.casefold() for w in stopwordsiso.stopwords(lang))
 
 
-_LETTER_CATEGORIES = ("Lu", "Ll", "Lt", "Lo")
+# ---------------------------------------------------------------------------------------------------
+# Transformation kinds: params["transformation"] -> how to build it (TextAttack imported on first build)
+
+#: ``(recipe, lang, random_one) -> transformation``; ``random_one=False`` returns every candidate.
+TransformationBuilder = Callable[["Recipe", str, bool], Any]
 
 
-def _standalone_letter(ch: str, script_re: Any) -> bool:
-    """A base letter of the script that starts its own grapheme (not a spacing/extending mark)."""
-    return (
-        unicodedata.category(ch) in _LETTER_CATEGORIES
-        and script_re.match(ch) is not None
-        and len(graphemes("a" + ch)) == 2
-    )
+@dataclass(frozen=True)
+class TransformationKind:
+    """One kind of transformation a recipe names in ``params["transformation"]``.
 
-
-def build_alphabets(corpus: Any, min_count: int = ALPHABET_MIN_COUNT) -> dict[str, Any]:
-    """The content of ``alphabets.json`` from a :class:`~hbt_bench.data.lareqa.LareqaCorpus` (XQuAD-R).
-
-    Per language: the letters of its main script (base letters only, no marks or modifier letters)
-    seen at least ``min_count`` times in its questions and sentences, sorted by code point; "" for
-    Chinese (random Han characters are not typos). Per script: the letters common to every language
-    written in it, for languages outside the benchmark.
+    ``build`` makes it for a language; ``budget`` is the mode of the ``WordBudget`` constraint
+    (:mod:`~hbt_bench.adversarial.transformations`) that caps a targeted attack at the recipe's
+    strength: it counts changed ``"words"``, ``"deletions"`` (a deletion shifts every later word) or
+    ``"swaps"`` (a swap moves two words).
     """
-    languages: dict[str, str] = {}
-    for lang in sorted(corpus.languages):
-        if lang not in MAIN_SCRIPT:
-            raise ValueError(f"language {lang!r} of the corpus has no main script in MAIN_SCRIPT")
-        script = MAIN_SCRIPT[lang]
-        if script == "Han":
-            languages[lang] = ""
-            continue
-        data = corpus.languages[lang]
-        counts: Counter[str] = Counter()
-        for q in data.questions:
-            counts.update(q.text)
-        for c in data.candidates:
-            counts.update(c.text)
-        script_re = regex.compile(rf"\p{{Script={script}}}")
-        letters = [ch for ch, n in counts.items() if n >= min_count and _standalone_letter(ch, script_re)]
-        languages[lang] = "".join(sorted(letters))
-    scripts: dict[str, str] = {}
-    for script in FALLBACK_SCRIPTS:
-        sets = [set(languages[lang]) for lang in languages if MAIN_SCRIPT[lang] == script]
-        if sets:
-            scripts[script] = "".join(sorted(set.intersection(*sets)))
-    return {
-        "description": (
-            "Letters for character-noise insertion/substitution: per language, the base letters of its "
-            "main script seen at least min_count times in its XQuAD-R questions and sentences; per script, "
-            "the letters common to all benchmark languages written in it (fallback for other languages). "
-            "Rebuilt by hbt_bench.adversarial.recipes.build_alphabets."
-        ),
-        "source": corpus.name,
-        "min_count": min_count,
-        "languages": languages,
-        "scripts": scripts,
-    }
+
+    name: str
+    build: TransformationBuilder
+    budget: str = "words"
+
+
+#: The registry: one entry per kind, added by :func:`transformation_kind`.
+TRANSFORMATION_KINDS: dict[str, TransformationKind] = {}
+
+
+def transformation_kind(
+    name: str, budget: str = "words"
+) -> Callable[[TransformationBuilder], TransformationBuilder]:
+    """Register the decorated builder as kind ``name`` (a name may be registered once)."""
+
+    def register(build: TransformationBuilder) -> TransformationBuilder:
+        if name in TRANSFORMATION_KINDS:
+            raise ValueError(f"transformation kind {name!r} is already registered")
+        TRANSFORMATION_KINDS[name] = TransformationKind(name, build, budget)
+        return build
+
+    return register
+
+
+def _kind(recipe: Recipe) -> TransformationKind:
+    name = recipe.params["transformation"]
+    try:
+        return TRANSFORMATION_KINDS[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"recipe {recipe.id}: unknown transformation {name!r}") from None
+
+
+@transformation_kind("GraphemeCharNoise")
+def _grapheme_char_noise(recipe: Recipe, lang: str, random_one: bool) -> Any:
+    from hbt_bench.adversarial.transformations import GraphemeCharNoise
+
+    p = recipe.params
+    return GraphemeCharNoise(script_letters(lang), ops=p["ops"], qwerty=p["qwerty"], random_one=random_one)
+
+
+@transformation_kind("ScriptHomoglyphSwap")
+def _script_homoglyph_swap(recipe: Recipe, lang: str, random_one: bool) -> Any:
+    from hbt_bench.adversarial.transformations import ScriptHomoglyphSwap
+
+    return ScriptHomoglyphSwap(random_one=random_one, homoglyphs=recipe.params["homoglyphs"])
+
+
+@transformation_kind("GraphemeInvisibleCharacters")
+def _grapheme_invisible_characters(recipe: Recipe, lang: str, random_one: bool) -> Any:
+    from hbt_bench.adversarial.transformations import GraphemeInvisibleCharacters
+
+    return GraphemeInvisibleCharacters(random_one=random_one, chars=recipe.params["chars"])
+
+
+@transformation_kind("SafeWordDeletion", budget="deletions")
+def _safe_word_deletion(recipe: Recipe, lang: str, random_one: bool) -> Any:
+    from hbt_bench.adversarial.transformations import SafeWordDeletion
+
+    return SafeWordDeletion()
+
+
+@transformation_kind("AdjacentWordSwap", budget="swaps")
+def _adjacent_word_swap(recipe: Recipe, lang: str, random_one: bool) -> Any:
+    from hbt_bench.adversarial.transformations import AdjacentWordSwap
+
+    return AdjacentWordSwap(window=recipe.params["window"])
+
+
+@transformation_kind("DigitNumberChange")
+def _digit_number_change(recipe: Recipe, lang: str, random_one: bool) -> Any:
+    from hbt_bench.adversarial.transformations import DigitNumberChange
+
+    return DigitNumberChange(max_change=recipe.params["max_change"], n=recipe.params["n"])
+
+
+@transformation_kind("ChineseMorphonymSwap")
+def _chinese_morphonym_swap(recipe: Recipe, lang: str, random_one: bool) -> Any:
+    from hbt_bench.adversarial.transformations import ChineseMorphonymSwap
+
+    return ChineseMorphonymSwap()
+
+
+@transformation_kind("EnglishWordNetSwap")
+def _english_wordnet_swap(recipe: Recipe, lang: str, random_one: bool) -> Any:
+    from hbt_bench.adversarial.textattack_adapter import TextAttackUnavailable, ensure_wordnet
+
+    if not ensure_wordnet():
+        raise TextAttackUnavailable(
+            f"recipe {recipe.id} needs English WordNet 3.0, built from Debian's files "
+            "(apt-get install wordnet-base; /usr/share/wordnet), which were not found"
+        )
+    from hbt_bench.adversarial.transformations import EnglishWordNetSwap
+
+    return EnglishWordNetSwap()
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -455,34 +427,7 @@ def build_alphabets(corpus: Any, min_count: int = ALPHABET_MIN_COUNT) -> dict[st
 
 
 def _transformation(recipe: Recipe, lang: str, random_one: bool) -> Any:
-    from hbt_bench.adversarial import transformations as tr
-
-    p = recipe.params
-    kind = p["transformation"]
-    if kind == "GraphemeCharNoise":
-        return tr.GraphemeCharNoise(_letters(lang), ops=p["ops"], qwerty=p["qwerty"], random_one=random_one)
-    if kind == "ScriptHomoglyphSwap":
-        return tr.ScriptHomoglyphSwap(random_one=random_one, homoglyphs=p["homoglyphs"])
-    if kind == "GraphemeInvisibleCharacters":
-        return tr.GraphemeInvisibleCharacters(random_one=random_one, chars=p["chars"])
-    if kind == "SafeWordDeletion":
-        return tr.SafeWordDeletion()
-    if kind == "AdjacentWordSwap":
-        return tr.AdjacentWordSwap(window=p["window"])
-    if kind == "DigitNumberChange":
-        return tr.DigitNumberChange(max_change=p["max_change"], n=p["n"])
-    if kind == "ChineseMorphonymSwap":
-        return tr.ChineseMorphonymSwap()
-    if kind == "EnglishWordNetSwap":
-        from hbt_bench.adversarial.textattack_adapter import TextAttackUnavailable, ensure_wordnet
-
-        if not ensure_wordnet():
-            raise TextAttackUnavailable(
-                f"recipe {recipe.id} needs English WordNet 3.0, built from Debian's files "
-                "(apt-get install wordnet-base; /usr/share/wordnet), which were not found"
-            )
-        return tr.EnglishWordNetSwap()
-    raise ValueError(f"recipe {recipe.id}: unknown transformation {kind!r}")
+    return _kind(recipe).build(recipe, lang, random_one)
 
 
 def _pre_constraints(recipe: Recipe, lang: str) -> list[Any]:
@@ -505,15 +450,13 @@ def attack_components(lang: str, recipe: Recipe | str = "char-noise@30pct") -> t
     """
     r = _resolve(recipe)
     _check_lang(r, lang)
+    kind = _kind(r)
     from hbt_bench.adversarial import transformations as tr
 
     constraints = _pre_constraints(r, lang)
     if r.strength != "all":
-        mode = {"SafeWordDeletion": "deletions", "AdjacentWordSwap": "swaps"}.get(
-            r.params["transformation"], "words"
-        )
-        constraints.append(tr.WordBudget(r.params["pct_words_to_swap"], mode=mode))
-    return _transformation(r, lang, random_one=False), constraints
+        constraints.append(tr.WordBudget(r.params["pct_words_to_swap"], mode=kind.budget))
+    return kind.build(r, lang, False), constraints
 
 
 @cache

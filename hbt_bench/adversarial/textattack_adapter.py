@@ -28,6 +28,7 @@ import types
 from pathlib import Path
 from typing import Any
 
+from hbt_bench.atomic import atomic_writer, staged_dir
 from hbt_bench.errors import HbtBenchError
 
 __all__ = [
@@ -68,10 +69,8 @@ def _ensure_stopwords(nltk_dir: Path) -> None:
         return
     import stopwordsiso
 
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_text("\n".join(sorted(stopwordsiso.stopwords("en"))) + "\n", encoding="utf-8")
-    os.replace(tmp, target)  # atomic: a concurrent process never sees half a file
+    with atomic_writer(target) as f:  # a concurrent process never sees half a file
+        f.write("\n".join(sorted(stopwordsiso.stopwords("en"))) + "\n")
 
 
 # English WordNet 3.0 as Debian ships it (``apt-get install wordnet-base``): the same data as NLTK's
@@ -99,33 +98,35 @@ def _lexnames(man_page: Path) -> str:
 def ensure_wordnet(source: Path = DEBIAN_WORDNET, lexnames_page: Path = DEBIAN_LEXNAMES) -> bool:
     """Build NLTK's ``corpora/wordnet`` in our NLTK dir from Debian's WordNet files; True if present.
 
-    Files are copied, not linked (NLTK 3.10 rejects links leaving the corpus root). Built in a
-    temporary dir and renamed, so a concurrent process never sees half a corpus.
+    Files are copied, not linked (NLTK 3.10 rejects links leaving the corpus root). Built in a staged
+    folder and swapped in (:func:`hbt_bench.atomic.staged_dir`, which also replaces an incomplete corpus
+    left by anything else), so a concurrent process never sees half a corpus.
     """
     import shutil
 
     target = _wordnet_dir()
-    if all((target / name).is_file() for name in _WORDNET_FILES):
+    if _wordnet_complete(target):
         return True
     if not (source.is_dir() and lexnames_page.is_file()):
         return False
     lexnames = _lexnames(lexnames_page)
     if lexnames.count("\n") < 45:  # 45 lexicographer files in WordNet 3.0
         return False
-    tmp = target.with_name(f"wordnet.tmp{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    for item in sorted(source.iterdir()):
-        if item.is_file():
-            shutil.copyfile(item, tmp / item.name)
-    (tmp / "lexnames").write_text(lexnames, encoding="utf-8")
-    if target.exists():  # an incomplete corpus (not one of ours: ours appear complete, by rename)
-        shutil.rmtree(target, ignore_errors=True)
     try:
-        os.replace(tmp, target)
-    except OSError:  # another process won the race (target exists and is not empty)
-        shutil.rmtree(tmp, ignore_errors=True)
-    return all((target / name).is_file() for name in _WORDNET_FILES)
+        with staged_dir(target) as tmp:
+            for item in sorted(source.iterdir()):
+                if item.is_file():
+                    shutil.copyfile(item, tmp / item.name)
+            (tmp / "lexnames").write_text(lexnames, encoding="utf-8")
+    except OSError:
+        if not _wordnet_complete(target):
+            raise
+        # Another process swapped in its (complete) corpus while we built ours: use that one.
+    return _wordnet_complete(target)
+
+
+def _wordnet_complete(folder: Path) -> bool:
+    return all((folder / name).is_file() for name in _WORDNET_FILES)
 
 
 def wordnet_available() -> bool:

@@ -1,4 +1,4 @@
-"""Script-safe TextAttack transformations and constraints behind :mod:`hbt_bench.adversarial.recipes`.
+"""Script-safe TextAttack transformations and constraints, built by :mod:`hbt_bench.adversarial.recipes`.
 
 Importing this module imports TextAttack (through :func:`import_textattack`, 7-10 s), so only the
 recipe functions import it, lazily. Why each class exists instead of the TextAttack original:
@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any, ClassVar
 
-from hbt_bench.adversarial.recipes import HOMOGLYPHS, INVISIBLE_CHARS
+from hbt_bench.adversarial.tables import HOMOGLYPHS, INVISIBLE_CHARS
 from hbt_bench.adversarial.text import grapheme_script, graphemes, script_of, stable_seed, words
 from hbt_bench.adversarial.textattack_adapter import import_textattack
 

@@ -201,14 +201,14 @@ def _cached_encoder(model: Any, cache_dir: str, meta: Any) -> Any:
 def cmd_eval(args: argparse.Namespace) -> int:
     import mteb
 
-    import hbt_bench
     from hbt_bench.plugin.benchmark import ALL_TASKS, is_adversarial
     from hbt_bench.plugin.models import mteb_encoder
+    from hbt_bench.plugin.register import register
     from hbt_bench.results import check_result_names, result_path, save_results_atomically
 
     apply_data_dir(args)
     out = _check_output_folder(args.output_folder)
-    hbt_bench.register()
+    register()
     names = [t.strip() for t in args.tasks.split(",") if t.strip()]
     classes = {cls.metadata.name: cls for cls in ALL_TASKS}
     names = [resolve_name(name, list(classes), "--tasks") for name in names]

@@ -1,12 +1,15 @@
 """``hbt-bench attack ...``: build the frozen perturbation sets and run model-targeted attacks.
 
-Only argparse is imported at module level; the commands import what they need when they run.
+Only argparse and the attack parameters' defaults (:mod:`hbt_bench.attacks.params`, stdlib only) are
+imported at module level; the commands import what they need when they run.
 """
 
 from __future__ import annotations
 
 import argparse
+from dataclasses import fields
 
+from hbt_bench.attacks.params import SEARCH_METHODS, AttackParameters
 from hbt_bench.cli.common import add_data_dir, add_model, apply_data_dir
 
 
@@ -20,7 +23,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
 # --- attack run ------------------------------------------------------------------------------------
 
-_SEARCH_METHODS = ("greedy", "beam")  # hbt_bench.adversarial.targeted.SEARCH_METHODS (not imported here)
+_DEFAULTS = {f.name: f.default for f in fields(AttackParameters)}  # one home for the defaults
 _SET_VERSION = "v2"  # hbt_bench.adversarial.perturbation_sets.SET_VERSION (a test keeps them equal)
 
 
@@ -51,26 +54,46 @@ def _add_run_command(attack_sub: argparse._SubParsersAction) -> None:
         help="comma-separated settings among mono, cross, multi (default: mono,multi, i.e. X-X and X-multi)",
     )
     run.add_argument(
-        "--k", type=int, default=1, help="success once the best relevant ranks below k (default 1)"
+        "--k",
+        type=int,
+        default=_DEFAULTS["k"],
+        help=f"success once the best relevant ranks below k (default {_DEFAULTS['k']})",
     )
     run.add_argument(
         "--search",
-        choices=_SEARCH_METHODS,
-        default="greedy",
+        choices=SEARCH_METHODS,
+        default=_DEFAULTS["search"],
         help="greedy word importance ranking (wir_method=delete; default) or beam search",
     )
-    run.add_argument("--beam-width", type=int, default=4, help="beam width for --search beam (default 4)")
+    run.add_argument(
+        "--beam-width",
+        type=int,
+        default=_DEFAULTS["beam_width"],
+        help=f"beam width for --search beam (default {_DEFAULTS['beam_width']})",
+    )
     run.add_argument(
         "--query-budget",
         type=int,
-        default=200,
-        help="model queries per example, clean query included (default 200)",
+        default=_DEFAULTS["query_budget"],
+        help=f"model queries per example, clean query included (default {_DEFAULTS['query_budget']})",
     )
-    run.add_argument("--max-words", type=int, default=3, help="at most this many words perturbed (default 3)")
     run.add_argument(
-        "--recipe", default="char-noise@30pct", help="perturbation recipe id (default char-noise@30pct)"
+        "--max-words",
+        type=int,
+        default=_DEFAULTS["max_words"],
+        help=f"at most this many words perturbed (default {_DEFAULTS['max_words']})",
     )
-    run.add_argument("--seed", type=int, default=0, help="mixed into every query's seed (default 0)")
+    run.add_argument(
+        "--recipe",
+        default=_DEFAULTS["recipe"],
+        help=f"perturbation recipe id (default {_DEFAULTS['recipe']})",
+    )
+    run.add_argument(
+        "--seed",
+        type=int,
+        default=_DEFAULTS["seed"],
+        help=f"mixed into every query's seed (default {_DEFAULTS['seed']})",
+    )
     run.add_argument("--output-folder", help="write results in mteb's layout under <folder>/results/")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     add_data_dir(run)
@@ -81,12 +104,8 @@ def cmd_attack_run(args: argparse.Namespace) -> int:
     """Run the attack, print the table and, with ``--output-folder``, write the results."""
     from pathlib import Path
 
-    from hbt_bench.adversarial.targeted import (
-        AttackParameters,
-        format_report,
-        run_targeted_attack,
-        save_report,
-    )
+    from hbt_bench.attacks.report import format_report, save_report
+    from hbt_bench.attacks.run import run_targeted_attack
 
     apply_data_dir(args)
     params = AttackParameters(

@@ -32,7 +32,13 @@ from hbt_bench.adversarial.perturbation_sets import (
 )
 from hbt_bench.adversarial.scoring import combine_adversarial
 from hbt_bench.evaluate import PreparedEmbeddings, Subset
-from hbt_bench.plugin.tasks import LareqaTask, MtebSearchEngine, embedding_store_for, task_definition
+from hbt_bench.plugin.tasks import (
+    LareqaTask,
+    MtebSearchEngine,
+    TaskDefinitionError,
+    embedding_store_for,
+    task_definition,
+)
 from hbt_bench.predictions import PredictionsError
 
 __all__ = ["ADVERSARIAL_TASKS", "LareqaAdvTask", "MLQARAdv", "XQuADRAdv"]
@@ -50,7 +56,9 @@ class LareqaAdvTask(LareqaTask):
     ) -> None:
         """``perturbations`` picks another set version; ``external_recipes`` adds JSONL recipes made
         elsewhere (reported per recipe, never in the main score). Both are recorded in the revision."""
-        self.default_perturbations = str(self.definition.task["perturbations"])
+        if self.definition.fields.perturbations is None:
+            raise TaskDefinitionError(f"{self.definition.path}: task.perturbations: required by an -Adv task")
+        self.default_perturbations = self.definition.fields.perturbations
         self.perturbations = perturbations or self.default_perturbations
         self.external_recipes = tuple(Path(p) for p in external_recipes)
         self._external_digests = tuple(self._digest(p) for p in self.external_recipes)
@@ -231,9 +239,3 @@ class MLQARAdv(LareqaAdvTask):
 
 
 ADVERSARIAL_TASKS: tuple[type[LareqaAdvTask], ...] = (XQuADRAdv, MLQARAdv)
-
-
-# Last line: finish a registration deferred while this module was importing (see plugin/register.py).
-from hbt_bench.plugin.register import register_if_pending  # noqa: E402
-
-register_if_pending(__name__)

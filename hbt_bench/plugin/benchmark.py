@@ -132,9 +132,3 @@ __all__ = [
     "setting_scores",
     "subset_scores",
 ]
-
-
-# Last line: finish a registration deferred while this module was importing (see plugin/register.py).
-from hbt_bench.plugin.register import register_if_pending  # noqa: E402
-
-register_if_pending(__name__)

@@ -206,9 +206,3 @@ def bm25_model_meta() -> ModelMeta:
         adapted_from=bm25_s.name,
         citation=bm25_s.citation,
     )
-
-
-# Last line: finish a registration deferred while this module was importing (see plugin/register.py).
-from hbt_bench.plugin.register import register_if_pending  # noqa: E402
-
-register_if_pending(__name__)

@@ -28,6 +28,7 @@ from mteb.models.model_meta import ModelMeta, ScoringFunction
 
 from hbt_bench.encoders import (
     BUILTIN_ENCODERS,
+    BUILTIN_MODEL_NAMES,
     HashNgramEncoder,
     TextEncoder,
     USEMultilingualEncoder,
@@ -51,12 +52,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-#: mteb model name -> ``BUILTIN_ENCODERS`` key.
-BUILTIN_MODEL_NAMES: dict[str, str] = {
-    HashNgramEncoder.name: "hash-ngram",
-    USEMultilingualEncoder.name: "use-m",
-}
 
 #: ``--model`` specs of search models (mteb ``SearchProtocol``, not encoders) -> their mteb name.
 SEARCH_MODEL_SPECS: dict[str, str] = {"builtin:bm25": "hbt-bench/bm25", "hbt-bench/bm25": "hbt-bench/bm25"}
@@ -157,7 +152,7 @@ class TextEncoderAdapter(AbsEncoder):
 
 
 def _package_version() -> str:
-    from hbt_bench import __version__
+    from hbt_bench.version import __version__
 
     return __version__
 
@@ -502,9 +497,3 @@ def mteb_encoder(model: Any) -> Any:
 
         model = SentenceTransformerEncoderWrapper(model)
     return model
-
-
-# Last line: finish a registration deferred while this module was importing (see plugin/register.py).
-from hbt_bench.plugin.register import register_if_pending  # noqa: E402
-
-register_if_pending(__name__)

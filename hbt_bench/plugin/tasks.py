@@ -6,9 +6,6 @@ with two overrides: ``load_data`` reads the LAReQA files through :mod:`hbt_bench
 ``evaluate`` scores from an encode-once :class:`~hbt_bench.evaluate.EmbeddingStore` instead of
 re-encoding the corpus per subset. ``mteb.evaluate`` calls ``evaluate`` once per subset; the first
 call encodes every text of every selected subset, the others only rank.
-
-The ``Stock*`` variants (not registered) evaluate the same data through mteb's own per-subset
-retrieval path; they exist for the speed benchmark and the equality checks.
 """
 
 from __future__ import annotations
@@ -25,6 +22,7 @@ from typing import Any, ClassVar
 import numpy as np
 from mteb.abstasks.retrieval import AbsTaskRetrieval
 from mteb.abstasks.task_metadata import TaskMetadata
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from hbt_bench.data.lareqa import CANDIDATE_TEXT_MODES, load_lareqa
 from hbt_bench.errors import HbtBenchError, ModelSpecError
@@ -43,9 +41,9 @@ from hbt_bench.resources import tasks_dir as _tasks_dir  # module global: tests 
 __all__ = [
     "MLQAR",
     "LareqaTask",
-    "StockMLQAR",
-    "StockXQuADR",
     "TaskDefinition",
+    "TaskDefinitionError",
+    "TaskFields",
     "UnsupportedModelError",
     "XQuADR",
     "task_definition",
@@ -67,17 +65,64 @@ class LareqaTaskMetadata(TaskMetadata):
         return _tasks_dir() / "descriptive_stats" / str(self.type) / f"{name}.json"
 
 
+class TaskFields(BaseModel):
+    """The ``[task]`` table of a ``tasks/<stem>.toml`` file: mteb metadata fields plus our own.
+
+    Unknown keys are refused (a misspelt field would otherwise be ignored silently).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: stem of another definition whose fields and languages this one inherits, overriding some
+    extends: str | None = None
+    name: str
+    dataset: str  # key of hbt_bench.data.sources.SOURCES
+    revision: str
+    description: str
+    reference: str
+    license: str
+    date: tuple[str, str]
+    domains: list[str]
+    task_subtypes: list[str]
+    annotations_creators: str
+    sample_creation: str
+    adapted_from: list[str]
+    eval_split: str
+    main_score: str
+    bibtex_citation: str
+    #: -Adv tasks: the perturbation set version (folder under tasks/perturbations/<dataset>/)
+    perturbations: str | None = None
+
+
+class _TaskFile(BaseModel):
+    """A whole ``tasks/<stem>.toml`` file, after ``extends`` is resolved."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    task: TaskFields
+    languages: dict[str, str]  # LAReQA code -> mteb language code, in subset order
+
+
+class TaskDefinitionError(HbtBenchError, ValueError):
+    """A task definition file that is unreadable or invalid; the message names the file and the field."""
+
+
 @dataclass(frozen=True)
 class TaskDefinition:
     """One ``tasks/<name>.toml`` file: mteb metadata plus the language table."""
 
     path: str
-    task: Mapping[str, Any]
+    fields: TaskFields
     languages: Mapping[str, str]  # LAReQA code -> mteb language code
 
     @property
+    def task(self) -> dict[str, Any]:
+        """The ``[task]`` fields as a dict (``extends`` resolved; unset optional fields left out)."""
+        return self.fields.model_dump(exclude_none=True)
+
+    @property
     def dataset(self) -> str:
-        return self.task["dataset"]
+        return self.fields.dataset
 
     def eval_langs(self) -> dict[str, list[str]]:
         """hf_subset -> languages it contains (query language first; the pool holds all)."""
@@ -95,69 +140,63 @@ class TaskDefinition:
         return langs
 
     def metadata(self) -> TaskMetadata:
-        t = self.task
+        t = self.fields
         return LareqaTaskMetadata(
-            name=t["name"],
-            description=" ".join(t["description"].split()),
-            reference=t["reference"],
-            dataset={"path": f"hbt-bench/{t['dataset']}", "revision": t["revision"]},
+            name=t.name,
+            description=" ".join(t.description.split()),
+            reference=t.reference,
+            dataset={"path": f"hbt-bench/{t.dataset}", "revision": t.revision},
             type="Retrieval",
             category="t2t",
             modalities=["text"],
-            eval_splits=[t["eval_split"]],
+            eval_splits=[t.eval_split],
             eval_langs=self.eval_langs(),
-            main_score=t["main_score"],
-            date=tuple(t["date"]),
-            domains=list(t["domains"]),
-            task_subtypes=list(t["task_subtypes"]),
-            license=t["license"],
-            annotations_creators=t["annotations_creators"],
+            main_score=t.main_score,
+            date=t.date,
+            domains=list(t.domains),
+            task_subtypes=list(t.task_subtypes),
+            license=t.license,
+            annotations_creators=t.annotations_creators,
             dialect=[],
-            sample_creation=t["sample_creation"],
-            bibtex_citation=t["bibtex_citation"],
-            adapted_from=list(t["adapted_from"]),
+            sample_creation=t.sample_creation,
+            bibtex_citation=t.bibtex_citation,
+            adapted_from=list(t.adapted_from),
         )
+
+
+def _validation_message(exc: ValidationError) -> str:
+    """``task.dataset: Field required; task.main_scor: Extra inputs are not permitted`` (one line)."""
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(x) for x in err["loc"]) or "(file)"
+        parts.append(f"{where}: {err['msg']}")
+    return "; ".join(parts)
 
 
 @cache
 def task_definition(stem: str) -> TaskDefinition:
-    """Read and check ``tasks/<stem>.toml``; errors name the file and the missing field."""
+    """Read and check ``tasks/<stem>.toml``; errors name the file and the field.
+
+    A definition with ``extends = "<base>"`` inherits the base's ``[task]`` fields and, unless it has its
+    own, its ``[languages]``; its own ``[task]`` fields override the base's.
+    """
     path = _tasks_dir() / f"{stem}.toml"
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise FileNotFoundError(f"task definition {path} not found") from None
-    if "task" not in raw:
-        raise ValueError(f"{path}: missing [task] table")
-    base_stem = raw["task"].get("extends")
-    if base_stem is not None:
-        # A variant (e.g. XQuADR-Adv) inherits the base task's fields and languages, overriding some.
-        base = task_definition(base_stem)
-        raw = {**raw, "task": {**base.task, **raw["task"]}}
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise TaskDefinitionError(f"{path}: cannot read the task definition: {exc}") from exc
+    task = raw.get("task")
+    if isinstance(task, dict) and isinstance(task.get("extends"), str):
+        base = task_definition(safe_component(task["extends"], f"{path}: task.extends"))
+        raw = {**raw, "task": {**base.fields.model_dump(exclude_none=True), **task}}
         raw.setdefault("languages", dict(base.languages))
-    if "languages" not in raw:
-        raise ValueError(f"{path}: missing [languages] table")
-    required = (
-        "name",
-        "dataset",
-        "revision",
-        "description",
-        "reference",
-        "license",
-        "date",
-        "domains",
-        "task_subtypes",
-        "annotations_creators",
-        "sample_creation",
-        "adapted_from",
-        "eval_split",
-        "main_score",
-        "bibtex_citation",
-    )
-    missing = [k for k in required if k not in raw["task"]]
-    if missing:
-        raise ValueError(f"{path}: [task] is missing {', '.join(missing)}")
-    return TaskDefinition(path=str(path), task=raw["task"], languages=raw["languages"])
+    try:
+        parsed = _TaskFile.model_validate(raw)
+    except ValidationError as exc:
+        raise TaskDefinitionError(f"{path}: invalid task definition: {_validation_message(exc)}") from None
+    return TaskDefinition(path=str(path), fields=parsed.task, languages=parsed.languages)
 
 
 # One EmbeddingStore per model object, shared by every task instance in the process (the adversarial
@@ -428,7 +467,7 @@ class LareqaTask(AbsTaskRetrieval):
         writes mteb's ``<Task>_predictions.json`` with the top :attr:`prediction_top_k` candidates per
         query of every selected subset.
         """
-        data_split = self.definition.task["eval_split"]
+        data_split = self.definition.fields.eval_split
         if split != data_split:
             # The files hold one split; scoring it under another name would file test scores as e.g.
             # "validation" (stock mteb tasks fail with a KeyError here).
@@ -790,46 +829,3 @@ class XQuADR(LareqaTask):
 class MLQAR(LareqaTask):
     definition = task_definition("mlqar")
     metadata = definition.metadata()
-
-
-class _StockMixin:
-    """mteb's own per-subset retrieval path over the same data (re-encodes per subset)."""
-
-    def load_data(self, num_proc: int | None = None, **kwargs: Any) -> None:
-        if self.data_loaded:  # type: ignore[attr-defined]
-            return
-        LareqaTask.load_data(self, num_proc=num_proc)  # type: ignore[arg-type]
-        self.dataset = self.to_mteb_dataset()  # type: ignore[attr-defined]
-        self.data_loaded = True
-
-    def evaluate(
-        self, model: Any, split: str = "test", subsets_to_run: list[str] | None = None, **kwargs: Any
-    ):
-        return AbsTaskRetrieval.evaluate(self, model, split, subsets_to_run, **kwargs)  # type: ignore[arg-type]
-
-    def task_specific_scores(self, scores, qrels, results, hf_split, hf_subset) -> dict[str, float]:
-        """Uncut MAP of mteb's run, which holds only the top max(k_values) candidates per query.
-
-        It equals our full-list ``map`` only when every relevant candidate ranks inside that depth; a
-        full-depth run is not an option here (13k x 13k hits as Python dicts would need tens of GB).
-        """
-        import pytrec_eval
-
-        per_query = pytrec_eval.RelevanceEvaluator(qrels, {"map"}).evaluate(results)
-        return {"map": float(np.mean([v["map"] for v in per_query.values()])) if per_query else 0.0}
-
-
-class StockXQuADR(_StockMixin, XQuADR):
-    metadata = XQuADR.metadata.model_copy(update={"name": "XQuADR-stock"})
-    k_values = AbsTaskRetrieval.k_values
-
-
-class StockMLQAR(_StockMixin, MLQAR):
-    metadata = MLQAR.metadata.model_copy(update={"name": "MLQAR-stock"})
-    k_values = AbsTaskRetrieval.k_values
-
-
-# Last line: finish a registration deferred while this module was importing (see plugin/register.py).
-from hbt_bench.plugin.register import register_if_pending  # noqa: E402
-
-register_if_pending(__name__)

@@ -1,30 +1,46 @@
-"""The training config: a TOML file parsed into :class:`TrainConfig`, every field documented.
+"""The training config: a TOML file parsed into :class:`TrainConfig` (pydantic models), all fields documented.
 
 TOML has no null, so "not set" is an empty string, an empty list or 0 wherever a field says so. Unknown
-keys and wrongly typed values are errors that name the key and the file (or ``--set``). The defaults
-are the paper's (arXiv 2408.10536 §3.1): AdamW, lr 3e-5, weight decay 0.01, batch 100, α = 0.5,
-"Query: " / "Passage: " prefixes. The paper gives no temperature; scale 20 (τ = 0.05) is
-sentence-transformers' default and inside the E5-style range.
+keys and wrongly typed values are errors that name the key and the file (or ``--set``): the models are
+strict (no ``"100"`` for an integer, no ``1`` for a boolean) and forbid extra keys, and
+:func:`config_from_dict` turns pydantic's first error into one line. The defaults are the paper's
+(arXiv 2408.10536 §3.1): AdamW, lr 3e-5, weight decay 0.01, batch 100, α = 0.5, "Query: " /
+"Passage: " prefixes. The paper gives no temperature; scale 20 (τ = 0.05) is sentence-transformers'
+default and inside the E5-style range.
 
-``describe()`` renders every field with its default and documentation (``hbt-bench train
---describe-config``); :func:`dump_toml` writes a resolved config that :func:`load_config` reads back.
+``describe()`` renders every field with its default and documentation from the models' schema
+(``hbt-bench train --describe-config``); :func:`dump_toml` writes a resolved config that
+:func:`load_config` reads back equal.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import tomllib
 import typing
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    model_validator,
+)
+from pydantic.fields import FieldInfo
+from pydantic_core import PydanticCustomError
 
 from hbt_bench.training.errors import TrainingConfigError
+from hbt_bench.training.losses import IN_BATCH_MODES
+from hbt_bench.training.registry import BATCH_SAMPLERS
 
 __all__ = [
+    "SAMPLER_KINDS",
     "SOURCE_KINDS",
     "EvalConfig",
     "LoraSettings",
@@ -35,6 +51,7 @@ __all__ = [
     "SourceConfig",
     "TrainConfig",
     "ValidationConfig",
+    "all_fields",
     "apply_overrides",
     "config_from_dict",
     "config_to_dict",
@@ -44,98 +61,149 @@ __all__ = [
 ]
 
 SOURCE_KINDS = ("lareqa", "table", "mmarco")
-SAMPLER_KINDS = ("hybrid", "xx-mono", "xy")
+SAMPLER_KINDS = tuple(BATCH_SAMPLERS)  # the one registry of batch samplers (entry points agree)
+_CONFIG_ERROR = "hbt_config"
+_RUN = "run"  # validation context key: the config is for a run (model and data required)
 
 
-def _doc(doc: str) -> dict[str, str]:
-    """Field metadata carrying the field's documentation (rendered by :func:`describe`)."""
-    return {"doc": doc}
+def _error(field: str, message: str) -> PydanticCustomError:
+    """A validation error whose text is ``message`` about ``field`` (relative to the failing table).
+
+    The message travels in the context rather than the template, so braces in values are harmless.
+    """
+    return PydanticCustomError(_CONFIG_ERROR, "{message}", {"field": field, "message": message})
 
 
-@dataclass
-class SourceConfig:
+def _check(ok: Callable[[Any], bool], text: str) -> AfterValidator:
+    """A value check that fails with ``must be <text>, got <value>``."""
+
+    def check(value: Any) -> Any:
+        if not ok(value):
+            raise _error("", f"must be {text}, got {value}")
+        return value
+
+    return AfterValidator(check)
+
+
+def _choice(choices: Sequence[str]) -> AfterValidator:
+    def check(value: str) -> str:
+        if value not in choices:
+            raise _error("", f"must be one of {', '.join(choices)}, got {value!r}")
+        return value
+
+    return AfterValidator(check)
+
+
+Positive = _check(lambda v: v > 0 and math.isfinite(v), "> 0")
+NonNegative = _check(lambda v: v >= 0, ">= 0")
+Probability = _check(lambda v: 0.0 <= v <= 1.0, "in [0, 1]")
+Fraction = _check(lambda v: 0.0 <= v < 1.0, "in [0, 1)")
+
+
+class _Table(BaseModel):
+    """A TOML table: strict types, no unknown keys, fields documented by ``Field(description=...)``."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class SourceConfig(_Table):
     """One training (or validation) data source: ``[[data]]`` / ``[[validation.data]]``."""
 
-    kind: str = field(
+    kind: Annotated[str, _choice(SOURCE_KINDS)] = Field(
         default="lareqa",
-        metadata=_doc(
+        description=(
             "lareqa | table | mmarco. lareqa: parallel LAReQA QA (xquad-r, mlqa-r; they are evaluation "
             "sets: smoke tests only); table: a parallel table (id, language, question, answer[, negative]) "
             "from JSONL or a HF dataset; mmarco: unicamp-dl/mmarco train triples with hard negatives"
         ),
     )
-    name: str = field(
+    name: str = Field(
         default="",
-        metadata=_doc(
+        description=(
             "label of the source, prefixed to its group ids so that sources never share a group; "
             "'' = '<kind><index>'"
         ),
     )
-    dataset: str = field(default="mlqa-r", metadata=_doc("lareqa: xquad-r or mlqa-r"))
-    data_dir: str = field(
+    dataset: str = Field(default="mlqa-r", description="lareqa: xquad-r or mlqa-r")
+    data_dir: str = Field(
         default="",
-        metadata=_doc(
+        description=(
             "lareqa: directory laid out as <dir>/<dataset>/<lang>.json; '' = HBT_BENCH_DATA_DIR or the "
             "pinned download"
         ),
     )
-    path: str = field(
+    path: str = Field(
         default="",
-        metadata=_doc(
+        description=(
             "table: a JSONL file or a datasets.save_to_disk directory; mmarco: a local copy of the hub "
             "layout (data/triples.train.ids.small.tsv, data/google/queries/train/..., "
             "data/google/collections/...); '' = download from the hub (mmarco) or use hf_dataset (table)"
         ),
     )
-    hf_dataset: str = field(
-        default="", metadata=_doc("table: hub dataset id read with datasets.load_dataset (instead of path)")
+    hf_dataset: str = Field(
+        default="", description="table: hub dataset id read with datasets.load_dataset (instead of path)"
     )
-    hf_config: str = field(default="", metadata=_doc("table: config name of hf_dataset; '' = its default"))
-    split: str = field(default="train", metadata=_doc("table: split of hf_dataset"))
-    revision: str = field(
-        default="", metadata=_doc("hub revision of hf_dataset (table) or of unicamp-dl/mmarco; '' = main")
+    hf_config: str = Field(default="", description="table: config name of hf_dataset; '' = its default")
+    split: str = Field(default="train", description="table: split of hf_dataset")
+    revision: str = Field(
+        default="", description="hub revision of hf_dataset (table) or of unicamp-dl/mmarco; '' = main"
     )
-    columns: dict[str, str] = field(
+    columns: dict[str, str] = Field(
         default_factory=dict,
-        metadata=_doc(
+        description=(
             'table: our column name -> the source\'s where they differ, e.g. { id = "qid", answer = "pos" }'
         ),
     )
-    layout: str = field(
+    layout: str = Field(
         default="ids",
-        metadata=_doc(
+        description=(
             "mmarco: ids (the repository files: ids triples + per-language queries and collections; a "
             "group is an MS MARCO query id) or triples (the <language> configs streamed with datasets; a "
             "group is a line number)"
         ),
     )
-    languages: list[str] = field(
+    languages: list[str] = Field(
         default_factory=list,
-        metadata=_doc(
+        description=(
             "languages to keep (LAReQA codes; table values; mMARCO names or ISO codes); [] = all "
             "(mmarco: required)"
         ),
     )
-    limit: int = field(default=0, metadata=_doc("at most this many groups (parallel ids); 0 = all"))
+    limit: Annotated[int, NonNegative] = Field(
+        default=0, description="at most this many groups (parallel ids); 0 = all"
+    )
+
+    @model_validator(mode="after")
+    def _kind_needs(self) -> SourceConfig:
+        """What each kind of source needs (checked once the types are right)."""
+        if self.kind == "lareqa" and self.dataset not in ("xquad-r", "mlqa-r"):
+            raise _error("dataset", f"must be xquad-r or mlqa-r, got {self.dataset!r}")
+        if self.kind == "table" and bool(self.path) == bool(self.hf_dataset):
+            raise _error("", "(table) needs exactly one of path and hf_dataset")
+        if self.kind == "mmarco":
+            if not self.languages:
+                raise _error("languages", 'is required for mmarco (e.g. ["english", "german"])')
+            if self.layout not in ("ids", "triples"):
+                raise _error("layout", f"must be ids or triples, got {self.layout!r}")
+        return self
 
 
-@dataclass
-class SamplerConfig:
+class SamplerConfig(_Table):
     """``[sampler]``: how batches are formed (paper §2.2)."""
 
-    kind: str = field(
+    kind: Annotated[str, _choice(SAMPLER_KINDS)] = Field(
         default="hybrid",
-        metadata=_doc(
+        description=(
             "hybrid (mono with probability alpha, cross otherwise), xx-mono (every batch one language) "
             "or xy (query and passage languages differ in every pair)"
         ),
     )
-    alpha: float = field(
-        default=0.5, metadata=_doc("hybrid: probability that a batch is X-X-mono (paper: 0.5)")
+    alpha: Annotated[float, Probability] = Field(
+        default=0.5, description="hybrid: probability that a batch is X-X-mono (paper: 0.5)"
     )
-    one_source_per_batch: bool = field(
+    one_source_per_batch: bool = Field(
         default=True,
-        metadata=_doc(
+        description=(
             "with several [[data]] sources: every batch comes from one source, picked in proportion to "
             "its unused groups (paper: batches 'sampled based on dataset size'); false mixes sources "
             "within batches"
@@ -143,317 +211,280 @@ class SamplerConfig:
     )
 
 
-@dataclass
-class LossConfig:
+class LossConfig(_Table):
     """``[loss]``: InfoNCE with in-batch negatives (paper Eq. 1)."""
 
-    scale: float = field(
-        default=20.0, metadata=_doc("1 / temperature on cosine similarities (paper: not given; 20 = τ 0.05)")
+    scale: Annotated[float, Positive] = Field(
+        default=20.0, description="1 / temperature on cosine similarities (paper: not given; 20 = τ 0.05)"
     )
-    in_batch: str = field(
+    in_batch: Annotated[str, _choice(IN_BATCH_MODES)] = Field(
         default="all",
-        metadata=_doc(
+        description=(
             "all: every passage of the batch is a negative (standard InfoNCE, sentence-transformers' "
             "MultipleNegativesRankingLoss); negatives_only: Eq. 1 as printed, only the batch's hard "
             "negatives (needs hard negatives)"
         ),
     )
-    hard_negatives: bool = field(
+    hard_negatives: bool = Field(
         default=True,
-        metadata=_doc("use the sources' hard negatives when they have them (one per row, passage language)"),
+        description="use the sources' hard negatives when they have them (one per row, passage language)",
     )
-    gather_across_devices: bool = field(
+    gather_across_devices: bool = Field(
         default=False,
-        metadata=_doc("multi-GPU: gather embeddings from all devices, so each rank sees all negatives"),
+        description="multi-GPU: gather embeddings from all devices, so each rank sees all negatives",
     )
 
+    @model_validator(mode="after")
+    def _eq1_needs_negatives(self) -> LossConfig:
+        if self.in_batch == "negatives_only" and not self.hard_negatives:
+            raise _error("in_batch", "= 'negatives_only' needs loss.hard_negatives = true")
+        return self
 
-@dataclass
-class PromptConfig:
+
+class PromptConfig(_Table):
     """``[prompts]``: input prefixes (paper §2.1, after E5), used in training and saved with the model."""
 
-    query: str = field(default="Query: ", metadata=_doc("prefix of queries; '' = none"))
-    passage: str = field(default="Passage: ", metadata=_doc("prefix of passages and negatives; '' = none"))
+    query: str = Field(default="Query: ", description="prefix of queries; '' = none")
+    passage: str = Field(default="Passage: ", description="prefix of passages and negatives; '' = none")
 
 
-@dataclass
-class OptimConfig:
+class OptimConfig(_Table):
     """``[training]``: optimisation (AdamW)."""
 
-    batch_size: int = field(default=100, metadata=_doc("pairs per batch and device (paper: 100)"))
-    learning_rate: float = field(default=3e-5, metadata=_doc("AdamW learning rate (paper: 3e-5)"))
-    weight_decay: float = field(default=0.01, metadata=_doc("AdamW weight decay (paper: 0.01)"))
-    epochs: float = field(default=1.0, metadata=_doc("passes over the groups (unused when max_steps > 0)"))
-    max_steps: int = field(
-        default=0, metadata=_doc("stop after this many optimizer steps; 0 = run the epochs")
+    batch_size: Annotated[int, Positive] = Field(
+        default=100, description="pairs per batch and device (paper: 100)"
     )
-    warmup_ratio: float = field(default=0.0, metadata=_doc("share of the steps with linear warm-up"))
-    lr_scheduler: str = field(
-        default="linear", metadata=_doc("transformers scheduler: linear, constant, ...")
+    learning_rate: Annotated[float, Positive] = Field(
+        default=3e-5, description="AdamW learning rate (paper: 3e-5)"
     )
-    max_seq_length: int = field(default=0, metadata=_doc("truncate inputs to this many tokens; 0 = model's"))
-    fp16: bool = field(default=False, metadata=_doc("mixed precision fp16 (GPU)"))
-    bf16: bool = field(default=False, metadata=_doc("mixed precision bf16 (GPU)"))
-    logging_steps: int = field(default=50, metadata=_doc("log the training loss every this many steps"))
+    weight_decay: Annotated[float, NonNegative] = Field(
+        default=0.01, description="AdamW weight decay (paper: 0.01)"
+    )
+    epochs: Annotated[float, Positive] = Field(
+        default=1.0, description="passes over the groups (unused when max_steps > 0)"
+    )
+    max_steps: Annotated[int, NonNegative] = Field(
+        default=0, description="stop after this many optimizer steps; 0 = run the epochs"
+    )
+    warmup_ratio: Annotated[float, Fraction] = Field(
+        default=0.0, description="share of the steps with linear warm-up"
+    )
+    lr_scheduler: str = Field(default="linear", description="transformers scheduler: linear, constant, ...")
+    max_seq_length: Annotated[int, NonNegative] = Field(
+        default=0, description="truncate inputs to this many tokens; 0 = model's"
+    )
+    fp16: bool = Field(default=False, description="mixed precision fp16 (GPU)")
+    bf16: bool = Field(default=False, description="mixed precision bf16 (GPU)")
+    logging_steps: Annotated[int, Positive] = Field(
+        default=50, description="log the training loss every this many steps"
+    )
+
+    @model_validator(mode="after")
+    def _one_precision(self) -> OptimConfig:
+        if self.fp16 and self.bf16:
+            raise _error("fp16", "and training.bf16 are exclusive")
+        return self
 
 
-@dataclass
-class ValidationConfig:
+class ValidationConfig(_Table):
     """``[validation]``: validation loss and early stopping (the paper keeps the lowest validation loss)."""
 
-    data: list[SourceConfig] = field(
-        default_factory=list, metadata=_doc("validation sources ([[validation.data]]), built like [[data]]")
+    data: list[SourceConfig] = Field(
+        default_factory=list, description="validation sources ([[validation.data]]), built like [[data]]"
     )
-    fraction: float = field(
+    fraction: Annotated[float, Fraction] = Field(
         default=0.0,
-        metadata=_doc("without validation sources: hold out this share of the training groups; 0 = none"),
+        description="without validation sources: hold out this share of the training groups; 0 = none",
     )
-    eval_steps: int = field(
-        default=500, metadata=_doc("compute the validation loss (and checkpoint) every this many steps")
+    eval_steps: Annotated[int, Positive] = Field(
+        default=500, description="compute the validation loss (and checkpoint) every this many steps"
     )
-    patience: int = field(
-        default=3, metadata=_doc("stop after this many validations without improvement; 0 = never early")
+    patience: Annotated[int, NonNegative] = Field(
+        default=3, description="stop after this many validations without improvement; 0 = never early"
     )
-    alpha: float = field(
+    alpha: Annotated[float, Probability] = Field(
         default=0.5,
-        metadata=_doc(
+        description=(
             "mono probability of the validation batches (fixed, so losses compare across a sweep); a "
             "validation set with only mono or only cross pairs uses just those"
         ),
     )
 
+    @model_validator(mode="after")
+    def _one_validation_set(self) -> ValidationConfig:
+        if self.data and self.fraction:
+            raise _error("fraction", "and validation.data are exclusive: give one of them")
+        return self
 
-@dataclass
-class LoraSettings:
+
+class LoraSettings(_Table):
     """``[lora]``: train a LoRA adapter (PEFT) instead of all weights."""
 
-    enabled: bool = field(
-        default=False,
-        metadata=_doc("train only LoRA adapter weights; model/ has them merged, adapter/ alone"),
+    enabled: bool = Field(
+        default=False, description="train only LoRA adapter weights; model/ has them merged, adapter/ alone"
     )
-    r: int = field(default=8, metadata=_doc("adapter rank"))
-    alpha: int = field(default=16, metadata=_doc("LoRA scaling numerator (lora_alpha)"))
-    dropout: float = field(default=0.1, metadata=_doc("dropout on the adapter input"))
-    target_modules: list[str] = field(
+    r: Annotated[int, Positive] = Field(default=8, description="adapter rank")
+    alpha: Annotated[int, Positive] = Field(default=16, description="LoRA scaling numerator (lora_alpha)")
+    dropout: Annotated[float, Fraction] = Field(default=0.1, description="dropout on the adapter input")
+    target_modules: list[str] = Field(
         default_factory=list,
-        metadata=_doc('modules to adapt, e.g. ["query", "value"]; [] = PEFT\'s default for the architecture'),
+        description='modules to adapt, e.g. ["query", "value"]; [] = PEFT\'s default for the architecture',
     )
 
 
-@dataclass
-class EvalConfig:
+class EvalConfig(_Table):
     """``[evaluation]``: mteb tasks scored after training (results in mteb's layout under output_dir)."""
 
-    tasks: list[str] = field(
-        default_factory=list, metadata=_doc('task names, e.g. ["XQuADR", "XQuADR-Adv"]; [] = none')
+    tasks: list[str] = Field(
+        default_factory=list, description='task names, e.g. ["XQuADR", "XQuADR-Adv"]; [] = none'
     )
-    languages: list[str] = field(
+    languages: list[str] = Field(
         default_factory=list,
-        metadata=_doc(
+        description=(
             "restrict the LAReQA tasks to these languages (the pooled setting too; the dataset revision "
             "is tagged): smoke tests only; [] = all"
         ),
     )
-    data_dir: str = field(
-        default="", metadata=_doc("LAReQA data directory; '' = HBT_BENCH_DATA_DIR or the pinned download")
+    data_dir: str = Field(
+        default="", description="LAReQA data directory; '' = HBT_BENCH_DATA_DIR or the pinned download"
     )
-    batch_size: int = field(default=64, metadata=_doc("encoding batch size"))
+    batch_size: Annotated[int, Positive] = Field(default=64, description="encoding batch size")
 
 
-@dataclass
-class TrainConfig:
+class TrainConfig(_Table):
     """A whole training run (``hbt-bench train --config F``)."""
 
-    model: str = field(
+    model: str = Field(
         default="",
-        metadata=_doc("base model: hub id, local sentence-transformers directory or package.module:factory"),
+        description="base model: hub id, local sentence-transformers directory or package.module:factory",
     )
-    output_dir: str = field(
+    output_dir: str = Field(
         default="",
-        metadata=_doc(
+        description=(
             "where the run is written (model/, config.toml, training_summary.json, results/); must not "
             "exist unless --overwrite"
         ),
     )
-    seed: int = field(default=42, metadata=_doc("seed of the trainer, the samplers and the hold-out"))
-    data: list[SourceConfig] = field(
-        default_factory=list, metadata=_doc("training sources ([[data]]); see sampler.one_source_per_batch")
+    seed: int = Field(default=42, description="seed of the trainer, the samplers and the hold-out")
+    data: list[SourceConfig] = Field(
+        default_factory=list, description="training sources ([[data]]); see sampler.one_source_per_batch"
     )
-    sampler: SamplerConfig = field(default_factory=SamplerConfig, metadata=_doc("batch sampling"))
-    loss: LossConfig = field(default_factory=LossConfig, metadata=_doc("loss"))
-    prompts: PromptConfig = field(default_factory=PromptConfig, metadata=_doc("input prefixes"))
-    training: OptimConfig = field(default_factory=OptimConfig, metadata=_doc("optimisation"))
-    validation: ValidationConfig = field(
-        default_factory=ValidationConfig, metadata=_doc("validation loss and early stopping")
+    sampler: SamplerConfig = Field(default_factory=SamplerConfig, description="batch sampling")
+    loss: LossConfig = Field(default_factory=LossConfig, description="loss")
+    prompts: PromptConfig = Field(default_factory=PromptConfig, description="input prefixes")
+    training: OptimConfig = Field(default_factory=OptimConfig, description="optimisation")
+    validation: ValidationConfig = Field(
+        default_factory=ValidationConfig, description="validation loss and early stopping"
     )
-    lora: LoraSettings = field(default_factory=LoraSettings, metadata=_doc("LoRA adapters"))
-    evaluation: EvalConfig = field(default_factory=EvalConfig, metadata=_doc("evaluation after training"))
+    lora: LoraSettings = Field(default_factory=LoraSettings, description="LoRA adapters")
+    evaluation: EvalConfig = Field(default_factory=EvalConfig, description="evaluation after training")
 
-    def validate(self, where: str = "config") -> TrainConfig:
-        """Check values that types cannot express; errors name the field. Returns ``self``."""
-
-        def fail(name: str, msg: str) -> TrainingConfigError:
-            return TrainingConfigError(f"{where}: {name} {msg}")
-
+    @model_validator(mode="after")
+    def _required(self, info: ValidationInfo) -> TrainConfig:
+        """A config for a run names a model and data; ``TrainConfig()`` alone is just the defaults."""
+        if not (info.context or {}).get(_RUN):
+            return self
         if not self.model.strip():
-            raise fail(
+            raise _error(
                 "model", "is required (a hub id, a local sentence-transformers directory or module:factory)"
             )
         if not self.data:
-            raise fail("data", "is required: at least one [[data]] source")
-        for prefix, sources in (("data", self.data), ("validation.data", self.validation.data)):
-            for i, src in enumerate(sources):
-                _validate_source(src, f"{prefix}[{i}]", fail)
-        if self.sampler.kind not in SAMPLER_KINDS:
-            raise fail(
-                "sampler.kind", f"must be one of {', '.join(SAMPLER_KINDS)}, got {self.sampler.kind!r}"
-            )
-        for name, value in (
-            ("sampler.alpha", self.sampler.alpha),
-            ("validation.alpha", self.validation.alpha),
-        ):
-            if not 0.0 <= value <= 1.0:
-                raise fail(name, f"must be in [0, 1], got {value}")
-        from hbt_bench.training.losses import IN_BATCH_MODES
-
-        if self.loss.in_batch not in IN_BATCH_MODES:
-            raise fail(
-                "loss.in_batch", f"must be one of {', '.join(IN_BATCH_MODES)}, got {self.loss.in_batch!r}"
-            )
-        if self.loss.in_batch == "negatives_only" and not self.loss.hard_negatives:
-            raise fail("loss.in_batch", "= 'negatives_only' needs loss.hard_negatives = true")
-        positive = {
-            "loss.scale": self.loss.scale,
-            "training.batch_size": self.training.batch_size,
-            "training.learning_rate": self.training.learning_rate,
-            "training.epochs": self.training.epochs,
-            "training.logging_steps": self.training.logging_steps,
-            "validation.eval_steps": self.validation.eval_steps,
-            "lora.r": self.lora.r,
-            "lora.alpha": self.lora.alpha,
-            "evaluation.batch_size": self.evaluation.batch_size,
-        }
-        for name, value in positive.items():
-            if not (value > 0 and math.isfinite(value)):
-                raise fail(name, f"must be > 0, got {value}")
-        non_negative = {
-            "training.weight_decay": self.training.weight_decay,
-            "training.max_steps": self.training.max_steps,
-            "training.max_seq_length": self.training.max_seq_length,
-            "validation.patience": self.validation.patience,
-        }
-        for name, value in non_negative.items():
-            if value < 0:
-                raise fail(name, f"must be >= 0, got {value}")
-        for name, value in (
-            ("training.warmup_ratio", self.training.warmup_ratio),
-            ("lora.dropout", self.lora.dropout),
-        ):
-            if not 0.0 <= value < 1.0:
-                raise fail(name, f"must be in [0, 1), got {value}")
-        if not 0.0 <= self.validation.fraction < 1.0:
-            raise fail("validation.fraction", f"must be in [0, 1), got {self.validation.fraction}")
-        if self.validation.data and self.validation.fraction:
-            raise fail("validation.fraction", "and validation.data are exclusive: give one of them")
-        if self.training.fp16 and self.training.bf16:
-            raise fail("training.fp16", "and training.bf16 are exclusive")
+            raise _error("data", "is required: at least one [[data]] source")
         return self
 
 
-def _validate_source(src: SourceConfig, name: str, fail: Any) -> None:
-    if src.kind not in SOURCE_KINDS:
-        raise fail(f"{name}.kind", f"must be one of {', '.join(SOURCE_KINDS)}, got {src.kind!r}")
-    if src.limit < 0:
-        raise fail(f"{name}.limit", f"must be >= 0, got {src.limit}")
-    if src.kind == "lareqa" and src.dataset not in ("xquad-r", "mlqa-r"):
-        raise fail(f"{name}.dataset", f"must be xquad-r or mlqa-r, got {src.dataset!r}")
-    if src.kind == "table" and bool(src.path) == bool(src.hf_dataset):
-        raise fail(f"{name}", "(table) needs exactly one of path and hf_dataset")
-    if src.kind == "mmarco":
-        if not src.languages:
-            raise fail(f"{name}.languages", 'is required for mmarco (e.g. ["english", "german"])')
-        if src.layout not in ("ids", "triples"):
-            raise fail(f"{name}.layout", f"must be ids or triples, got {src.layout!r}")
-
-
 # ---------------------------------------------------------------------------------------------------
-# dict <-> dataclass
+# dict <-> models, with pydantic's errors as one line that names the field and the file
 # ---------------------------------------------------------------------------------------------------
 
 
 def _type_name(tp: Any) -> str:
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
         return "table"
     origin = typing.get_origin(tp)
     if origin is list:
         (arg,) = typing.get_args(tp)
-        return "array of tables" if dataclasses.is_dataclass(arg) else f"list of {_type_name(arg)}"
+        return "array of tables" if _is_table(arg) else f"list of {_type_name(arg)}"
     if origin is dict:
         return "table of strings"
     return {str: "string", int: "integer", float: "number", bool: "boolean"}.get(tp, str(tp))
 
 
-def _convert(tp: Any, value: Any, name: str, where: str) -> Any:
-    """``value`` checked against ``tp`` (and made a dataclass where ``tp`` is one); errors name the field."""
+def _is_table(tp: Any) -> bool:
+    return isinstance(tp, type) and issubclass(tp, BaseModel)
 
-    def wrong() -> TrainingConfigError:
+
+def _item_type(tp: Any) -> Any:
+    """The element type of a ``list[...]`` annotation."""
+    return typing.get_args(tp)[0]
+
+
+def _resolve(loc: Sequence[str | int]) -> tuple[list[str | int], Any, type[BaseModel]]:
+    """The part of ``loc`` that names a config field, that field's type and the table holding it.
+
+    A location inside a ``dict[str, str]`` (``columns``) stops at the field: its type is reported whole.
+    """
+    table: type[BaseModel] = TrainConfig
+    tp: Any = TrainConfig
+    kept: list[str | int] = []
+    for part in loc:
+        if isinstance(part, int):
+            if typing.get_origin(tp) is not list:
+                break
+            tp = _item_type(tp)
+        elif _is_table(tp):
+            table = tp
+            if part not in tp.model_fields:
+                kept.append(part)
+                break
+            tp = tp.model_fields[part].annotation
+        else:
+            break
+        kept.append(part)
+    return kept, tp, table
+
+
+def _dotted(loc: Sequence[str | int]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _value_at(data: Any, loc: Sequence[str | int]) -> Any:
+    for part in loc:
+        data = data[part]
+    return data
+
+
+def _message(err: Any, data: Mapping[str, Any]) -> str:
+    """One line for pydantic's error ``err`` on the parsed TOML ``data``."""
+    loc, tp, table = _resolve(err["loc"])
+    name = _dotted(loc)
+    if err["type"] == "extra_forbidden":
+        return f"unknown key {name!r} (valid in this table: {', '.join(table.model_fields)})"
+    if err["type"] == _CONFIG_ERROR:
+        field = err["ctx"]["field"]
+        where = ".".join(p for p in (name, field) if p)
+        return f"{where} {err['msg']}"
+    value = _value_at(data, loc)
+    if err["type"].endswith("_type"):  # int_type, model_type, list_type, ...: the TOML type is wrong
         shown = json.dumps(value, default=str, ensure_ascii=False)
-        return TrainingConfigError(
-            f"{where}: {name} must be a {_type_name(tp)}, got {type(value).__name__} {shown[:80]}"
-        )
-
-    if dataclasses.is_dataclass(tp):
-        if not isinstance(value, Mapping):
-            raise wrong()
-        return _from_mapping(tp, value, name, where)
-    origin = typing.get_origin(tp)
-    if origin is list:
-        (arg,) = typing.get_args(tp)
-        if not isinstance(value, list):
-            raise wrong()
-        return [_convert(arg, v, f"{name}[{i}]", where) for i, v in enumerate(value)]
-    if origin is dict:
-        if not isinstance(value, Mapping) or not all(isinstance(v, str) for v in value.values()):
-            raise wrong()
-        return {str(k): v for k, v in value.items()}
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise wrong()
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise wrong()
-        return value
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise wrong()
-        return float(value)
-    if tp is str:
-        if not isinstance(value, str):
-            raise wrong()
-        return value
-    raise TypeError(f"unsupported config type {tp!r} for {name}")  # pragma: no cover - our own schema
-
-
-def _from_mapping(cls: type, data: Mapping[str, Any], prefix: str, where: str) -> Any:
-    hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
-    unknown = [k for k in data if k not in names]
-    if unknown:
-        key = f"{prefix}.{unknown[0]}" if prefix else unknown[0]
-        raise TrainingConfigError(f"{where}: unknown key {key!r} (valid in this table: {', '.join(names)})")
-    kwargs = {k: _convert(hints[k], v, f"{prefix}.{k}" if prefix else k, where) for k, v in data.items()}
-    return cls(**kwargs)
+        return f"{name} must be a {_type_name(tp)}, got {type(value).__name__} {shown[:80]}"
+    return f"{name}: {err['msg']}"  # pragma: no cover - every check above raises one of ours
 
 
 def config_from_dict(data: Mapping[str, Any], where: str = "config") -> TrainConfig:
     """A validated :class:`TrainConfig` from parsed TOML; ``where`` names the file in errors."""
-    return _from_mapping(TrainConfig, data, "", where).validate(where)
+    try:
+        return TrainConfig.model_validate(data, context={_RUN: True})
+    except ValidationError as exc:
+        raise TrainingConfigError(f"{where}: {_message(exc.errors()[0], data)}") from None
 
 
-def config_to_dict(config: Any) -> dict[str, Any]:
-    """Plain dict of a config (dataclasses -> dicts), the inverse of :func:`config_from_dict`."""
-    return dataclasses.asdict(config)
+def config_to_dict(config: BaseModel) -> dict[str, Any]:
+    """Plain dict of a config (tables -> dicts), the inverse of :func:`config_from_dict`."""
+    return config.model_dump()
 
 
 def _parse_value(text: str) -> Any:
@@ -557,16 +588,16 @@ def _toml_value(value: Any) -> str:
     raise TypeError(f"cannot write {type(value).__name__} as TOML")
 
 
-def _dump(obj: Any, header: str, out: list[str], array: bool = False) -> None:
+def _dump(obj: BaseModel, header: str, out: list[str], array: bool = False) -> None:
     scalars, tables, arrays = [], [], []
-    for f in dataclasses.fields(obj):
-        value = getattr(obj, f.name)
-        if dataclasses.is_dataclass(value):
-            tables.append((f.name, value))
-        elif isinstance(value, list) and value and dataclasses.is_dataclass(value[0]):
-            arrays.append((f.name, value))
+    for name in type(obj).model_fields:
+        value = getattr(obj, name)
+        if isinstance(value, BaseModel):
+            tables.append((name, value))
+        elif isinstance(value, list) and value and isinstance(value[0], BaseModel):
+            arrays.append((name, value))
         else:
-            scalars.append((f.name, value))
+            scalars.append((name, value))
     if header:
         out.append(f"\n[[{header}]]" if array else f"\n[{header}]")
     out.extend(f"{name} = {_toml_value(value)}" for name, value in scalars)
@@ -586,38 +617,34 @@ def dump_toml(config: TrainConfig) -> str:
     return "\n".join(out) + "\n"
 
 
-def describe(cls: type = TrainConfig, prefix: str = "") -> str:
-    """Every field of the config with its type, default and documentation, as text."""
+def describe(cls: type[BaseModel] = TrainConfig, prefix: str = "") -> str:
+    """Every field of the config with its type, default and documentation, as text (from the schema)."""
     lines: list[str] = []
-    hints = typing.get_type_hints(cls)
-    for f in dataclasses.fields(cls):
-        key = f"{prefix}{f.name}"
-        tp = hints[f.name]
-        if dataclasses.is_dataclass(tp):
-            lines.append(f"[{key}]  {f.metadata['doc']}")
+    for name, f in cls.model_fields.items():
+        key = f"{prefix}{name}"
+        tp = f.annotation
+        if _is_table(tp):
+            lines.append(f"[{key}]  {f.description}")
             lines.append(describe(tp, f"{key}."))
             continue
-        args = typing.get_args(tp)
-        if typing.get_origin(tp) is list and args and dataclasses.is_dataclass(args[0]):
-            lines.append(f"[[{key}]]  {f.metadata['doc']}")
-            lines.append(describe(args[0], f"{key}[]."))
+        if typing.get_origin(tp) is list and _is_table(_item_type(tp)):
+            lines.append(f"[[{key}]]  {f.description}")
+            lines.append(describe(_item_type(tp), f"{key}[]."))
             continue
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
-        lines.append(f"  {key} ({_type_name(tp)}, default {_toml_value(default)}): {f.metadata['doc']}")
+        default = f.get_default(call_default_factory=True)
+        lines.append(f"  {key} ({_type_name(tp)}, default {_toml_value(default)}): {f.description}")
     return "\n".join(lines)
 
 
-def all_fields(cls: type = TrainConfig, prefix: str = "") -> list[tuple[str, dataclasses.Field]]:
+def all_fields(cls: type[BaseModel] = TrainConfig, prefix: str = "") -> list[tuple[str, FieldInfo]]:
     """``(dotted name, field)`` of every field, nested tables included (for docs and tests)."""
     out = []
-    hints = typing.get_type_hints(cls)
-    for f in dataclasses.fields(cls):
-        key = f"{prefix}{f.name}"
+    for name, f in cls.model_fields.items():
+        key = f"{prefix}{name}"
         out.append((key, f))
-        tp = hints[f.name]
-        args = typing.get_args(tp)
-        if dataclasses.is_dataclass(tp):
+        tp = f.annotation
+        if _is_table(tp):
             out += all_fields(tp, f"{key}.")
-        elif typing.get_origin(tp) is list and args and dataclasses.is_dataclass(args[0]):
-            out += all_fields(args[0], f"{key}[].")
+        elif typing.get_origin(tp) is list and _is_table(_item_type(tp)):
+            out += all_fields(_item_type(tp), f"{key}[].")
     return out

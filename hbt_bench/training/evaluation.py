@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from hbt_bench.formatting import fmt_score
 from hbt_bench.training.config import EvalConfig
 from hbt_bench.training.errors import TrainingConfigError
 
@@ -39,10 +40,10 @@ def build_tasks(
     """mteb task objects for ``names`` and the names that were skipped (only ``optional`` ones may be)."""
     import mteb
 
-    import hbt_bench
+    from hbt_bench.plugin.register import register
     from hbt_bench.plugin.tasks import LareqaTask
 
-    hbt_bench.register()
+    register()
     tasks, skipped = [], []
     for name in names:
         try:
@@ -155,9 +156,9 @@ def evaluate_model(
         out["tasks"][name] = summarize_result(TaskResult.from_disk(paths[name]))
         s = out["tasks"][name]
         log(
-            f"{name}: mono {_fmt(s.get('mono'))} cross {_fmt(s.get('cross'))} multi "
-            f"{_fmt(s.get('multi'))} bias {_fmt(s.get('language_bias'), 1)}"
-            + (f" robustness {_fmt(s.get('robustness'))}" if "robustness" in s else "")
+            f"{name}: mono {fmt_score(s.get('mono'))} cross {fmt_score(s.get('cross'))} multi "
+            f"{fmt_score(s.get('multi'))} bias {fmt_score(s.get('language_bias'), 1)}"
+            + (f" robustness {fmt_score(s.get('robustness'))}" if "robustness" in s else "")
         )
     return out
 
@@ -168,7 +169,3 @@ def _stored(cache: Any, task: Any, meta: Any) -> Any:
     if stored is None or stored.dataset_revision != task.metadata.revision:
         return None
     return stored
-
-
-def _fmt(value: Any, digits: int = 4) -> str:
-    return "-" if value is None else f"{value:.{digits}f}"

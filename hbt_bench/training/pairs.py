@@ -15,10 +15,11 @@ sampler's ``metadata``.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     import datasets
+    import numpy as np
 
     from hbt_bench.data.lareqa import LareqaCorpus
 
@@ -28,6 +29,7 @@ __all__ = [
     "SOURCE",
     "TEXT_COLUMNS",
     "ParallelTexts",
+    "column",
     "expand_groups",
     "has_negatives",
     "parallel_pairs",
@@ -126,3 +128,22 @@ def text_view(dataset: datasets.Dataset, *, negatives: bool = True) -> datasets.
     """The columns the trainer may see, in the order the loss reads them: query, passage[, negative]."""
     cols = list(TEXT_COLUMNS) + ([NEGATIVE] if negatives and has_negatives(dataset) else [])
     return dataset.select_columns(cols)
+
+
+def column(source: Any, name: str) -> np.ndarray:
+    """A column as a numpy array, read from the Arrow table when possible (ignores a set format).
+
+    ``dataset[name]`` builds a Python list first (200k rows: 17.9 s, against 0.012 s through Arrow).
+    A ``Dataset.select``/``shuffle``/``filter`` result keeps the whole table plus an indices mapping,
+    so the mapping is applied to what is read. Anything else (a dict of lists) goes through ``[name]``.
+    """
+    import numpy as np
+
+    data = getattr(source, "data", None)
+    if data is not None and hasattr(data, "column") and name in getattr(data, "column_names", ()):
+        values = np.asarray(data.column(name).to_numpy(zero_copy_only=False))
+        indices = getattr(source, "_indices", None)
+        if indices is not None:
+            values = values[np.asarray(indices.column(0).to_numpy(zero_copy_only=False), dtype=np.int64)]
+        return values
+    return np.asarray(source[name])

@@ -45,6 +45,8 @@ import torch
 from datasets import Dataset
 from sentence_transformers.base.sampler import DefaultBatchSampler
 
+from hbt_bench.training.pairs import column
+
 __all__ = [
     "CROSS",
     "HybridBatchSampler",
@@ -76,22 +78,6 @@ def _has_column(source: Any, name: str) -> bool:
     if names is None and isinstance(source, dict):
         names = list(source)
     return name in (names or ())
-
-
-def _column(source: Any, name: str) -> np.ndarray:
-    """A column as a numpy array, read from the Arrow table when possible (ignores a set format).
-
-    A ``Dataset.select``/``shuffle``/``filter`` result keeps the whole table plus an indices mapping,
-    so the mapping is applied to what is read.
-    """
-    data = getattr(source, "data", None)
-    if data is not None and hasattr(data, "column") and name in getattr(data, "column_names", ()):
-        values = np.asarray(data.column(name).to_numpy(zero_copy_only=False))
-        indices = getattr(source, "_indices", None)
-        if indices is not None:
-            values = values[np.asarray(indices.column(0).to_numpy(zero_copy_only=False), dtype=np.int64)]
-        return values
-    return np.asarray(source[name])
 
 
 class HybridBatchSampler(DefaultBatchSampler):
@@ -138,9 +124,9 @@ class HybridBatchSampler(DefaultBatchSampler):
             raise ValueError(f"world_size must be >= 1, got {self.world_size}")
 
         source = dataset if metadata is None else metadata
-        groups = _column(source, group_column)
-        qlang = _column(source, query_lang_column)
-        plang = _column(source, passage_lang_column)
+        groups = column(source, group_column)
+        qlang = column(source, query_lang_column)
+        plang = column(source, passage_lang_column)
         n_rows = len(groups)
         if metadata is not None and n_rows != len(dataset):
             raise ValueError(f"metadata has {n_rows} rows but the dataset has {len(dataset)}")
@@ -174,7 +160,7 @@ class HybridBatchSampler(DefaultBatchSampler):
         self.sources = np.asarray([""], dtype=object)  # one unnamed source
         self._group_source = np.zeros(n_groups, dtype=np.int64)
         if source_column is not None and _has_column(source, source_column):
-            self.sources, src = _codes(_column(source, source_column))
+            self.sources, src = _codes(column(source, source_column))
             self._group_source[g] = src
             if not np.array_equal(self._group_source[g], src):
                 raise ValueError(f"a group has rows of several sources in column {source_column!r}")

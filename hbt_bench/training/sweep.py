@@ -31,6 +31,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from hbt_bench.atomic import atomic_writer, staged_dir
 from hbt_bench.errors import HbtBenchError
 from hbt_bench.training.config import TrainConfig, dump_toml
 from hbt_bench.training.errors import TrainingConfigError
@@ -100,7 +101,8 @@ def run_sweep(
     """Train and evaluate one model per α (and the base model with ``baseline``); write the summaries
     and the plot under ``output``."""
     from hbt_bench.training.evaluation import evaluate_model
-    from hbt_bench.training.recipe import CONFIG_FILE, MODEL_DIR, SUMMARY_FILE, train
+    from hbt_bench.training.recipe import train
+    from hbt_bench.training.rundir import CONFIG_FILE, MODEL_DIR, SUMMARY_FILE
 
     train_log = log  # None keeps the trainer quiet too
     log = log or (lambda msg: None)
@@ -161,8 +163,10 @@ def run_sweep(
         "baseline": base_row,
     }
     if _is_main():
-        _write_atomic(out / SUMMARY_JSON, json.dumps(report, indent=2) + "\n")
-        _write_atomic(out / SUMMARY_CSV, _csv(rows, report["tasks"], baseline=base_row))
+        with atomic_writer(out / SUMMARY_JSON) as f:  # whole or absent, mode 0644
+            f.write(json.dumps(report, indent=2) + "\n")
+        with atomic_writer(out / SUMMARY_CSV) as f:
+            f.write(_csv(rows, report["tasks"], baseline=base_row))
         plot_sweep(rows, out / PLOT, tasks=report["tasks"], baseline=base_row)
         report["files"] = [SUMMARY_JSON, SUMMARY_CSV, PLOT]
     return report
@@ -184,11 +188,13 @@ def _stored_config(path: Path) -> str | None:
 def _evaluate_base(
     config: TrainConfig, out: Path, evaluation: Any, *, overwrite: bool, log: Log
 ) -> dict[str, Any]:
-    """Save the untrained base model as ``out/base/model`` (reused when unchanged) and evaluate it."""
-    import shutil
+    """Save the untrained base model as ``out/base/model`` (reused when unchanged) and evaluate it.
 
+    The folder is written staged and swapped in (:func:`hbt_bench.atomic.staged_dir`): replacing it
+    with ``--overwrite`` never loses the previous base, whatever fails."""
     from hbt_bench.training.evaluation import evaluate_model
-    from hbt_bench.training.recipe import MODEL_DIR, load_base_model
+    from hbt_bench.training.lora import load_base_model
+    from hbt_bench.training.rundir import MODEL_DIR
 
     base_dir = out / BASE_DIR
     spec = _base_spec(config)
@@ -201,13 +207,10 @@ def _evaluate_base(
         log(f"baseline: reusing {base_dir}")
     else:
         log(f"baseline: saving the untrained {config.model} into {base_dir}")
-        staging = out / f".{BASE_DIR}.tmp"
-        shutil.rmtree(staging, ignore_errors=True)
         model = load_base_model(config.model, max_seq_length=config.training.max_seq_length)
-        model.save(str(staging / MODEL_DIR))
-        (staging / BASE_SPEC).write_text(spec, encoding="utf-8")
-        shutil.rmtree(base_dir, ignore_errors=True)
-        os.replace(staging, base_dir)
+        with staged_dir(base_dir) as staging:
+            model.save(str(staging / MODEL_DIR))
+            (staging / BASE_SPEC).write_text(spec, encoding="utf-8")
     name = f"hbt-sweep/{out.name}-base"
     evaluation = evaluate_model(
         base_dir / MODEL_DIR,
@@ -234,12 +237,6 @@ def _evaluate_base(
 def _base_spec(config: TrainConfig) -> str:
     """What determines the saved base model (TOML): the model spec and ``max_seq_length``."""
     return f"model = {json.dumps(config.model)}\nmax_seq_length = {config.training.max_seq_length}\n"
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def _csv(
@@ -328,7 +325,6 @@ def plot_sweep(
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     target = Path(path)
-    tmp = target.with_name(f".{target.name}.tmp.png")
-    fig.savefig(tmp, dpi=110)
-    os.replace(tmp, target)
+    with atomic_writer(target, "wb") as f:
+        fig.savefig(f, format="png", dpi=110)
     return target

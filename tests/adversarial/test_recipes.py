@@ -25,7 +25,9 @@ import pytest
 import regex
 import stopwordsiso
 
+from hbt_bench.adversarial import alphabets as A
 from hbt_bench.adversarial import recipes as R
+from hbt_bench.adversarial import tables as T
 from hbt_bench.adversarial.text import graphemes, script_of, words
 from hbt_bench.adversarial.textattack_adapter import (
     TextAttackUnavailable,
@@ -281,7 +283,7 @@ def homoglyph_ok(word: str, cand: str) -> bool:
     if len(word) != len(cand):
         return False
     diff = [i for i in range(len(word)) if word[i] != cand[i]]
-    return len(diff) == 1 and R.HOMOGLYPHS.get(word[diff[0]]) == cand[diff[0]]
+    return len(diff) == 1 and T.HOMOGLYPHS.get(word[diff[0]]) == cand[diff[0]]
 
 
 def invisible_ok(word: str, cand: str) -> bool:
@@ -392,9 +394,9 @@ def test_bad_arguments_name_the_value() -> None:
 
 
 def test_alphabets_are_own_script_base_letters() -> None:
-    assert R.alphabet("zh") == ""
-    for lang, script in R.MAIN_SCRIPT.items():
-        letters = R.alphabet(lang)
+    assert A.alphabet("zh") == ""
+    for lang, script in T.MAIN_SCRIPT.items():
+        letters = A.alphabet(lang)
         if script == "Han":
             continue
         assert len(letters) >= 25, lang
@@ -404,16 +406,16 @@ def test_alphabets_are_own_script_base_letters() -> None:
             assert len(graphemes("a" + ch)) == 2, f"{lang}: {ch!r} attaches to the previous letter"
         if script != "Latin":
             assert not any(ch.isascii() for ch in letters), lang
-    for script in R.FALLBACK_SCRIPTS:
-        assert R.alphabet(script) and all(script_of(ch) == script for ch in R.alphabet(script))
+    for script in T.FALLBACK_SCRIPTS:
+        assert A.alphabet(script) and all(script_of(ch) == script for ch in A.alphabet(script))
     with pytest.raises(ValueError, match="'fr'"):
-        R.alphabet("fr")
+        A.alphabet("fr")
 
 
 def test_alphabets_rebuild_from_real_data(shared_data: Path) -> None:
     from hbt_bench.data.lareqa import load_lareqa
 
-    shipped = json.loads(R.alphabets_path().read_text(encoding="utf-8"))
+    shipped = json.loads(A.alphabets_path().read_text(encoding="utf-8"))
     assert R.build_alphabets(load_lareqa("xquad-r", data_dir=shared_data)) == shipped
 
 
@@ -421,7 +423,7 @@ def test_alphabets_rebuild_from_real_data(shared_data: Path) -> None:
 # Every recipe on every applicable language
 
 
-_CASES = [(rid, lang) for rid, r in R.RECIPES.items() for lang in R.LANGUAGES if r.applies_to(lang)]
+_CASES = [(rid, lang) for rid, r in R.RECIPES.items() for lang in T.LANGUAGES if r.applies_to(lang)]
 
 
 @pytest.mark.parametrize(("recipe_id", "lang"), _CASES, ids=[f"{r}-{lang}" for r, lang in _CASES])
@@ -455,7 +457,7 @@ def test_recipe_output_is_explained(recipe_id: str, lang: str) -> None:
             raise AssertionError(f"no check for recipe {recipe_id}")
 
 
-@pytest.mark.parametrize("lang", R.LANGUAGES)
+@pytest.mark.parametrize("lang", T.LANGUAGES)
 def test_core_recipes_change_most_queries(lang: str) -> None:
     items = queries(lang)
     for rid in ("char-noise@1edit", "char-noise@30pct", "invisible@10pct", "word-drop@10pct"):
@@ -548,7 +550,7 @@ def test_the_v1_mixed_script_defect_is_what_the_checker_rejects() -> None:
 def test_char_noise_letters_take_the_script_of_the_edited_grapheme(lang: str, word: str) -> None:
     from hbt_bench.adversarial.transformations import GraphemeCharNoise
 
-    every = GraphemeCharNoise(R._letters(lang), random_one=False)._get_replacement_words(word)
+    every = GraphemeCharNoise(A.script_letters(lang), random_one=False)._get_replacement_words(word)
     assert every
     for cand in every:
         assert char_noise_ok(word, cand), (word, cand)
@@ -564,7 +566,7 @@ def test_char_noise_letters_take_the_script_of_the_edited_grapheme(lang: str, wo
     # random_one=True (what the frozen sets use) draws from the same slots and letters
     for seed in range(40):
         random.seed(seed)
-        one = GraphemeCharNoise(R._letters(lang))._get_replacement_words(word)
+        one = GraphemeCharNoise(A.script_letters(lang))._get_replacement_words(word)
         assert len(one) == 1 and char_noise_ok(word, one[0]), (word, one)
 
 
@@ -689,3 +691,51 @@ def test_attack_components_of_word_and_unicode_recipes(recipe_id: str) -> None:
             ok = invisible_ok if recipe_id.startswith("invisible") else number_ok
             assert len(explain_word_edits(text, new, "en", ok) or ()) == 1, new
         assert all(c(cand, original) for c in constraints if c not in pre)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Transformation kinds (the factory) and the module layering
+
+# Each kind builds the transformation class of the same name; the word budget of a targeted attack counts
+# deletions for word-drop and allows the two words of one swap for word-shuffle (WordBudget's docstring).
+_BUDGETS = {"SafeWordDeletion": "deletions", "AdjacentWordSwap": "swaps"}
+
+
+@pytest.mark.parametrize("recipe_id", list(R.RECIPES))
+def test_every_recipe_kind_builds_its_transformation(recipe_id: str) -> None:
+    from hbt_bench.adversarial import transformations as tr
+
+    recipe = R.get_recipe(recipe_id)
+    kind = recipe.params["transformation"]
+    assert R.TRANSFORMATION_KINDS[kind].name == kind
+    if kind == "EnglishWordNetSwap" and not wordnet_available():
+        pytest.skip("English WordNet data not available")
+    lang = (recipe.languages or ("en",))[0]
+    transformation, constraints = R.attack_components(lang, recipe)
+    assert type(transformation) is getattr(tr, kind)
+    budgets = [c for c in constraints if isinstance(c, tr.WordBudget)]
+    if recipe.strength == "all":
+        assert not budgets
+    else:
+        [budget] = budgets
+        assert (budget.mode, budget.pct) == (_BUDGETS.get(kind, "words"), recipe.params["pct_words_to_swap"])
+
+
+def test_unknown_or_duplicate_kind_is_a_clear_error() -> None:
+    odd = R.Recipe("odd", "1edit", "word", "test only", None, False, {"transformation": "Nope"})
+    with pytest.raises(ValueError, match=r"recipe odd@1edit: unknown transformation 'Nope'"):
+        R.attack_components("en", odd)
+    with pytest.raises(ValueError, match="'SafeWordDeletion' is already registered"):
+        R.transformation_kind("SafeWordDeletion")(lambda recipe, lang, random_one: None)
+    assert R.TRANSFORMATION_KINDS["SafeWordDeletion"].budget == "deletions"  # the first one stays
+
+
+def test_tables_and_transformations_do_not_import_recipes() -> None:
+    """The data tables sit below both recipes and transformations: no recipes <-> transformations cycle."""
+    code = (
+        "import sys\n"
+        "import hbt_bench.adversarial.tables, hbt_bench.adversarial.alphabets\n"
+        "import hbt_bench.adversarial.transformations\n"
+        "assert 'hbt_bench.adversarial.recipes' not in sys.modules, 'transformations imports recipes'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, timeout=300)

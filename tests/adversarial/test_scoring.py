@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hbt_bench.adversarial.scoring import combine_adversarial
+from hbt_bench.adversarial.scoring import combine_adversarial, combine_scores
 
 CLEAN = {"map": 0.8, "recall_at_1": 0.7, "rank_distance": 10.0, "num_queries": 5, "num_candidates": 50}
 BY_RECIPE = {
@@ -40,3 +40,25 @@ def test_zero_clean_map_gives_zero_robustness_not_a_division_error():
     clean = {**CLEAN, "map": 0.0}
     out = combine_adversarial(clean, BY_RECIPE, ["a@1"], dict.fromkeys(BY_RECIPE, 0.0))
     assert out["relative_robustness"] == 0.0
+
+
+def test_combine_scores_for_another_task_averages_every_recipe_and_drops_non_numbers():
+    # The generic <Task>-Adv wrapper: main score max_ap, all recipes averaged, no counts kept.
+    clean = {"max_ap": 0.9, "accuracy": 0.8, "languages": ["bul-Cyrl"], "is_ok": True}
+    by_recipe = {"r1": {"max_ap": 0.7, "accuracy": 0.6}, "r2": {"max_ap": 0.5, "accuracy": 0.2}}
+    out = combine_scores(clean, by_recipe, {"r1": 0.25, "r2": 1.0}, averaged=["r1", "r2"], main="max_ap")
+    assert out == {
+        "max_ap": pytest.approx(0.6),  # (0.7 + 0.5) / 2
+        "clean_max_ap": 0.9,
+        "accuracy": pytest.approx(0.4),  # (0.6 + 0.2) / 2
+        "clean_accuracy": 0.8,
+        "max_ap_drop": pytest.approx(0.3),  # 0.9 - 0.6
+        "relative_robustness": pytest.approx(2 / 3),  # 0.6 / 0.9
+        "max_ap_r1": 0.7,
+        "perturbed_fraction_r1": 0.25,
+        "max_ap_r2": 0.5,
+        "perturbed_fraction_r2": 1.0,
+    }
+    assert list(out)[:4] == ["max_ap", "clean_max_ap", "accuracy", "clean_accuracy"]  # clean's key order
+    with pytest.raises(ValueError, match="no recipe"):
+        combine_scores(clean, by_recipe, {}, averaged=[], main="max_ap")

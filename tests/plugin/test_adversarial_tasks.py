@@ -3,11 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import mteb
 import numpy as np
@@ -151,28 +146,11 @@ def test_two_external_recipes_with_one_id_are_refused_naming_the_file(fake_v1, t
         XQuADRAdv(external_recipes=[tmp_path / "missing.jsonl"])
 
 
-MTEB = shutil.which("mteb", path=str(Path(sys.executable).parent))
-
-
-@pytest.mark.skipif(MTEB is None, reason="the mteb console script is not installed next to this Python")
-def test_mteb_run_t_xquadr_adv_in_a_fresh_process(shared_data, tmp_path):
-    # A two-recipe set served through HBT_BENCH_PERTURBATIONS_DIR keeps this fast; the shipped v2 set
-    # goes through the same code (and is verified in tests/adversarial/test_perturbation_sets.py).
-    corpus = load_lareqa("xquad-r", data_dir=shared_data)
-    write_set(build_set("xquad-r", "v2", RECIPES[:2], corpus=corpus, perturb=fake_perturb), tmp_path / "sets")
-    env = {
-        **os.environ,
-        "HBT_BENCH_DATA_DIR": str(shared_data),
-        "HBT_BENCH_PERTURBATIONS_DIR": str(tmp_path / "sets"),
-        "HF_HUB_OFFLINE": "1",
-    }
-    out = tmp_path / "out"
-    args = [MTEB, "run", "-t", "XQuADR-Adv", "-m", "hbt-bench/hash-ngram", "-l", "tha"]
-    run = subprocess.run(
-        [*args, "--output-folder", str(out), "--no-co2-tracker"], capture_output=True, text=True, env=env
-    )
+def test_mteb_run_t_xquadr_adv_in_a_fresh_process(mteb_cli):
+    # The shared run (tests/plugin/conftest.py) serves a two-recipe set through HBT_BENCH_PERTURBATIONS_DIR.
+    run = mteb_cli.hash_run
     assert run.returncode == 0, run.stderr[-3000:]
-    [path] = list(out.rglob("XQuADR-Adv.json"))
+    [path] = list(mteb_cli.hash_out.rglob("XQuADR-Adv.json"))
     entries = {e["hf_subset"]: e for e in json.loads(path.read_text())["scores"]["test"]}
     assert {"th-th", "de-th", "th-multi", "en-multi"} <= set(entries)
     th = entries["th-th"]

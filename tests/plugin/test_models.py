@@ -331,3 +331,17 @@ def test_get_model_local_directory_with_prompts(prompted_dir: Path, task_metadat
     np.testing.assert_allclose(q, st.encode(["Query: where is paris"], prompt=""), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(d, st.encode(["Passage: where is paris"], prompt=""), rtol=1e-5, atol=1e-6)
     assert not np.allclose(q, d)
+
+
+def test_builtin_model_names_have_one_home_and_resolve_both_ways() -> None:
+    # encoders.py (core) owns the names; the plugin's metas and the --model specs derive from it.
+    from hbt_bench import encoders
+    from hbt_bench.plugin import models
+
+    assert models.BUILTIN_MODEL_NAMES is encoders.BUILTIN_MODEL_NAMES
+    assert set(encoders.BUILTIN_MODEL_NAMES.values()) == set(encoders.BUILTIN_ENCODERS)
+    assert encoders.BUILTIN_MODEL_NAMES["hbt-bench/hash-ngram"] == "hash-ngram"
+    assert encoders.BUILTIN_MODEL_NAMES["google/universal-sentence-encoder-multilingual-3"] == "use-m"
+    assert load_model("hbt-bench/hash-ngram").name == "hbt-bench/hash-ngram"
+    for name, key in encoders.BUILTIN_MODEL_NAMES.items():
+        assert model_meta_for(name).name == name == model_meta_for(f"builtin:{key}").name

@@ -134,7 +134,7 @@ def test_the_guard_covers_our_tasks_and_leaves_mteb_tasks_to_mteb():
     from mteb.cache import ResultCache
 
     from hbt_bench.plugin.benchmark import ALL_TASKS
-    from hbt_bench.result_cache import _LOAD, _SAVE
+    from hbt_bench.plugin.result_cache import _LOAD, _SAVE
 
     guarded = ResultCache._hbt_bench_guarded
     assert {cls.metadata.name for cls in ALL_TASKS} <= guarded
@@ -143,7 +143,7 @@ def test_the_guard_covers_our_tasks_and_leaves_mteb_tasks_to_mteb():
 
 
 def test_the_guarded_cache_refuses_both_mteb_mixups_and_works_otherwise(tmp_path):
-    from hbt_bench.result_cache import GuardedResultCache
+    from hbt_bench.plugin.result_cache import GuardedResultCache
     from hbt_bench.results import ResultConflictError
 
     cache = GuardedResultCache(tmp_path)

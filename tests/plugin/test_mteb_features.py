@@ -16,7 +16,8 @@ import pytest
 from hbt_bench.errors import HbtBenchError
 from hbt_bench.plugin.adversarial_tasks import MLQARAdv, XQuADRAdv
 from hbt_bench.plugin.models import TextEncoderAdapter
-from hbt_bench.plugin.tasks import MLQAR, StockXQuADR, XQuADR
+from hbt_bench.plugin.tasks import MLQAR, XQuADR
+from tests.plugin.stock_tasks import StockXQuADR
 
 OURS = ("XQuADR", "MLQAR", "XQuADR-Adv", "MLQAR-Adv", "XNLI-Adv")
 LAREQA = ("XQuADR", "MLQAR", "XQuADR-Adv", "MLQAR-Adv")

@@ -10,9 +10,12 @@ from hbt_bench.data.lareqa import load_lareqa
 from hbt_bench.encoders import HashNgramEncoder
 from hbt_bench.errors import EncoderOutputError
 from hbt_bench.evaluate import EmbeddingStore, LareqaEvaluator, Subset
+from hbt_bench.paths import UnsafeNameError
 from hbt_bench.plugin.benchmark import setting_scores
 from hbt_bench.plugin.models import to_mteb_model
-from hbt_bench.plugin.tasks import MLQAR, StockXQuADR, XQuADR, task_definition
+from hbt_bench.plugin.tasks import MLQAR, TaskDefinitionError, XQuADR, task_definition
+from hbt_bench.resources import tasks_dir as _tasks_dir
+from tests.plugin.stock_tasks import StockXQuADR
 
 SUBSETS = ["en-en", "en-de", "de-en", "de-de", "en-multi"]
 
@@ -60,6 +63,57 @@ def test_task_definition_errors_name_the_file(tmp_path, monkeypatch):
             task_definition("broken")
     finally:
         task_definition.cache_clear()
+
+
+@pytest.fixture
+def definitions_in(tmp_path, monkeypatch):
+    """tasks/ replaced by ``tmp_path`` holding a copy of xquadr.toml; the definition cache is cleared."""
+    (tmp_path / "xquadr.toml").write_text(_tasks_dir().joinpath("xquadr.toml").read_text(encoding="utf-8"))
+    monkeypatch.setattr("hbt_bench.plugin.tasks._tasks_dir", lambda: tmp_path)
+    task_definition.cache_clear()
+    yield tmp_path
+    task_definition.cache_clear()
+
+
+def test_task_definition_refuses_an_unknown_field_naming_file_and_field(definitions_in):
+    # A misspelt optional field used to be ignored silently (the variant ran on the default set).
+    (definitions_in / "typo.toml").write_text('[task]\nextends = "xquadr"\nname = "T"\nperturbation = "v1"\n')
+    with pytest.raises(TaskDefinitionError, match=r"typo\.toml.*task\.perturbation\b.*not permitted"):
+        task_definition("typo")
+    (definitions_in / "table.toml").write_text('[task]\nextends = "xquadr"\nname = "T"\n[extra]\na = 1\n')
+    with pytest.raises(TaskDefinitionError, match=r"table\.toml.*extra.*not permitted"):
+        task_definition("table")
+
+
+def test_task_definition_checks_field_types(definitions_in):
+    (definitions_in / "bad.toml").write_text('[task]\nextends = "xquadr"\nname = "T"\ndate = "2020"\n')
+    with pytest.raises(TaskDefinitionError, match=r"bad\.toml.*task\.date"):
+        task_definition("bad")
+    (definitions_in / "langs.toml").write_text(
+        '[task]\nextends = "xquadr"\nname = "T"\n[languages]\nen = 3\n'
+    )
+    with pytest.raises(TaskDefinitionError, match=r"langs\.toml.*languages\.en"):
+        task_definition("langs")
+
+
+def test_extends_inherits_fields_and_languages_and_overrides_some(definitions_in):
+    (definitions_in / "child.toml").write_text(
+        '[task]\nextends = "xquadr"\nname = "Child"\nperturbations = "v9"\n'
+    )
+    (definitions_in / "own.toml").write_text(
+        '[task]\nextends = "xquadr"\nname = "Own"\n[languages]\nen = "eng-Latn"\nde = "deu-Latn"\n'
+    )
+    child, own = task_definition("child"), task_definition("own")
+    assert child.task["name"] == "Child" and child.task["perturbations"] == "v9"
+    assert child.task["revision"] == "lareqa-9bc8c7f-hbt1" and child.dataset == "xquad-r"  # from xquadr.toml
+    assert list(child.languages) == ["ar", "de", "el", "en", "es", "hi", "ru", "th", "tr", "vi", "zh"]
+    assert dict(own.languages) == {"en": "eng-Latn", "de": "deu-Latn"}
+    (definitions_in / "orphan.toml").write_text('[task]\nextends = "nowhere"\nname = "O"\n')
+    with pytest.raises(FileNotFoundError, match=r"nowhere\.toml"):
+        task_definition("orphan")
+    (definitions_in / "escape.toml").write_text('[task]\nextends = "../xquadr"\nname = "E"\n')
+    with pytest.raises(UnsafeNameError, match=r"escape\.toml: task\.extends"):
+        task_definition("escape")
 
 
 @pytest.fixture

@@ -29,7 +29,7 @@ def test_every_field_is_documented_and_in_the_example() -> None:
     keys = set(re.findall(r"^#?\s*([a-z_0-9]+)\s*=", text, flags=re.M))
     tables = set(re.findall(r"^#?\s*\[\[?([a-z_.]+)\]\]?", text, flags=re.M))
     for name, f in all_fields():
-        assert f.metadata.get("doc"), f"{name} has no documentation"
+        assert f.description, f"{name} has no documentation"
         leaf = name.rsplit(".", 1)[-1].removesuffix("[]")
         assert leaf in keys or leaf in {t.rsplit(".", 1)[-1] for t in tables}, (
             f"{name} missing from {EXAMPLE.name}"
@@ -156,3 +156,25 @@ def test_relative_paths_are_relative_to_the_config_file(tmp_path: Path) -> None:
     path = write(tmp_path, 'model = "model-dir"\n[[data]]\nkind = "table"\npath = "t.jsonl"\n')
     config = load_config(path)
     assert config.model == str(tmp_path / "model-dir") and config.data[0].path == str(tmp_path / "t.jsonl")
+
+
+def test_describe_gives_type_default_and_meaning_of_each_field() -> None:
+    text = describe().splitlines()
+    assert (
+        "  sampler.alpha (number, default 0.5): hybrid: probability that a batch is X-X-mono (paper: 0.5)"
+        in (text)
+    )
+    assert "  training.batch_size (integer, default 100): pairs per batch and device (paper: 100)" in text
+    assert (
+        "  data[].columns (table of strings, default {}): "
+        + ('table: our column name -> the source\'s where they differ, e.g. { id = "qid", answer = "pos" }')
+        in text
+    )
+    assert "[[validation.data]]  validation sources ([[validation.data]]), built like [[data]]" in text
+    assert "  lora.target_modules (list of string, default []): " in "\n".join(text)
+
+
+def test_defaults_need_no_model_but_a_run_config_does() -> None:
+    assert TrainConfig().model == "" and TrainConfig().data == []
+    with pytest.raises(TrainingConfigError, match="cli: model is required"):
+        config_from_dict({"data": [{"kind": "lareqa"}]}, "cli")

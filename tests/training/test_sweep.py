@@ -111,6 +111,8 @@ def test_plot_and_csv_with_robustness(tmp_path: Path) -> None:
     rows = [{"alpha": a, "steps": 1, "best_eval_loss": None, "tasks": tasks(a)} for a in (0.0, 0.5, 1.0)]
     path = plot_sweep(rows, tmp_path / "p.png", tasks=["XQuADR", "XQuADR-Adv"])
     assert path.read_bytes()[:8] == PNG_MAGIC
+    assert path.stat().st_mode & 0o777 == 0o644  # written staged, then renamed: readable like before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.png"]  # no staged file left
     header = _csv(rows, ["XQuADR", "XQuADR-Adv"]).splitlines()[0].split(",")
     assert "XQuADR-Adv.robustness" in header and "XQuADR.robustness" not in header
 
@@ -203,3 +205,37 @@ def test_sweep_baseline_is_the_untrained_model(tmp_path: Path, shared_data: Path
     shorter = load_config(SMOKE, [*sets, "training.max_seq_length=16"])
     with pytest.raises(TrainingConfigError, match="holds another base model"):
         run_sweep(shorter, [], out, baseline=True)
+
+
+def test_a_failed_baseline_swap_keeps_the_previous_base(
+    tmp_path: Path, shared_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Replacing ``DIR/base`` (--baseline --overwrite) must never lose the old folder: a failure while the
+    new one is put in place (here injected into the final rename) leaves the previous base complete,
+    and no staged copy behind. (The sweep used to delete the old folder first, then rename.)"""
+    import os
+
+    from hbt_bench.training.sweep import _evaluate_base
+
+    out = tmp_path / "sweep"
+    base = out / "base"
+    (base / "model").mkdir(parents=True)
+    (base / "base.toml").write_text("previous base\n", encoding="utf-8")
+    (base / "model" / "weights").write_text("old weights\n", encoding="utf-8")
+    config = load_config(SMOKE, smoke_sets(tmp_path, shared_data))
+    real_replace = os.replace
+
+    def failing_replace(src, dst, *args, **kwargs):
+        # only the move of a freshly written folder onto DIR/base fails; moving the old one aside and
+        # back (a recognisable backup) works
+        if Path(dst) == base and Path(src).name != "base" and "hbt-old" not in Path(src).name:
+            raise OSError("injected failure of the final rename")
+        return real_replace(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "replace", failing_replace)
+    with pytest.raises(OSError, match="injected failure"):
+        _evaluate_base(config, out, config.evaluation, overwrite=True, log=lambda m: None)
+    monkeypatch.setattr(os, "replace", real_replace)
+    assert (base / "base.toml").read_text(encoding="utf-8") == "previous base\n"
+    assert (base / "model" / "weights").read_text(encoding="utf-8") == "old weights\n"
+    assert sorted(p.name for p in out.iterdir()) == ["base"]  # no staged or backup folder left

@@ -152,8 +152,9 @@ def test_config_seed_and_epochs_reach_the_sampler(
     the trainer passes none (sentence-transformers 6.0), and every epoch must get its own plan."""
     from collections import Counter
 
+    from hbt_bench.training.data import build_training_data
     from hbt_bench.training.pairs import text_view
-    from hbt_bench.training.recipe import _sampler_factory, build_training_data
+    from hbt_bench.training.recipe import _sampler_factory
 
     cfg = config_from_dict(
         base_config(tiny_model, shared_data, tmp_path / "s", seed=11, training={"max_steps": 14})
@@ -311,9 +312,10 @@ def test_torchrun_two_cpu_processes(tiny_model: Path, shared_data: Path, tmp_pat
 def test_too_little_data_for_one_step_is_an_error(
     tiny_model: Path, shared_data: Path, tmp_path: Path
 ) -> None:
+    from hbt_bench.training.data import build_training_data
     from hbt_bench.training.errors import TrainingDataError
     from hbt_bench.training.pairs import text_view
-    from hbt_bench.training.recipe import _check_batches, _sampler_factory, build_training_data
+    from hbt_bench.training.recipe import _check_batches, _sampler_factory
 
     cfg = base_config(tiny_model, shared_data, tmp_path / "x")
     cfg["data"][0]["limit"] = 12
@@ -343,3 +345,34 @@ def test_lora_names_both_packages_when_transformers_wants_a_newer_peft(
     assert f"transformers {version('transformers')}" in message
     assert f"peft {version('peft')}" in message and "peft >= 999.0.0" in message
     assert not (out / "model").exists()
+
+
+def test_replacing_a_run_never_loses_the_old_one(
+    tiny_model: Path, shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--overwrite swaps the new run in crash-safely: a failure of the final rename (injected here)
+    leaves the previous run complete at output_dir and nothing else behind; a swap that works replaces it."""
+    import os
+
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "training_summary.json").write_text('{"old": true}\n', encoding="utf-8")
+    cfg = config_from_dict(base_config(tiny_model, shared_data, out))
+    real_replace = os.replace
+
+    def failing_replace(src, dst, *args, **kwargs):
+        # only the move of the finished run onto output_dir fails (moving the old run aside and back works)
+        if Path(dst) == out and Path(src).name == ".run.partial":
+            raise OSError("injected failure of the final rename")
+        return real_replace(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "replace", failing_replace)
+    with pytest.raises(OSError, match="injected failure"):
+        train(cfg, overwrite=True)
+    monkeypatch.setattr(os, "replace", real_replace)
+    assert (out / "training_summary.json").read_text(encoding="utf-8") == '{"old": true}\n'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # no staging or backup left
+
+    summary = train(cfg, overwrite=True)
+    assert json.loads((out / "training_summary.json").read_text())["steps"] == summary["steps"] == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]

@@ -1,4 +1,5 @@
-"""The generic ``<Task>-Adv`` wrapper, on mteb's real XNLI task with data in XNLI's real column layout."""
+"""The generic ``<Task>-Adv`` wrapper (hbt_bench.plugin.adversarial_wrapper), on mteb's real XNLI task with
+data in XNLI's real column layout."""
 
 from __future__ import annotations
 
@@ -9,8 +10,13 @@ from mteb.timing import TimingStack
 
 from hbt_bench.adversarial.recipes import perturb
 from hbt_bench.adversarial.textattack_adapter import TextAttackUnavailable, import_textattack
-from hbt_bench.adversarial.wrapper import DEFAULT_RECIPES, adversarial_task, language_of_subset
 from hbt_bench.encoders import HashNgramEncoder
+from hbt_bench.plugin.adversarial_wrapper import (
+    DEFAULT_RECIPES,
+    AdversarialTaskMixin,
+    adversarial_task,
+    language_of_subset,
+)
 from hbt_bench.plugin.models import to_mteb_model
 
 try:
@@ -123,6 +129,9 @@ def test_xnli_adv_scores_clean_and_each_recipe_like_the_base_task(offline_xnli):
 def test_custom_recipes_get_their_own_task_name_and_bad_tasks_are_refused():
     xnli = type(mteb.get_task("XNLI"))
     custom = adversarial_task(xnli, ["word-drop@30pct"], seed=3)
+    # a named mixin over mteb's own class: mteb's machinery sees an ordinary XNLI subclass
+    assert custom.__mro__[1:3] == (AdversarialTaskMixin, xnli)
+    assert (custom.adv_recipes, custom.adv_seed) == (("word-drop@30pct",), 3)
     assert custom.metadata.name.startswith("XNLI-Adv-") and custom.metadata.name != "XNLI-Adv"
     with pytest.raises(TypeError, match="only retrieval and pair-classification"):
         adversarial_task("Banking77Classification")
