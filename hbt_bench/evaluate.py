@@ -30,7 +30,7 @@ import numpy as np
 from hbt_bench.data.lareqa import CANDIDATE_TEXT_MODES, LareqaCorpus, candidate_text
 from hbt_bench.encoders import check_dot_product_range, normalize_embeddings, validate_embeddings
 from hbt_bench.metrics import DEFAULT_MEASURES, RankDistance, evaluate_ranks
-from hbt_bench.ranking import RelevantRanks, rank_relevant
+from hbt_bench.ranking import RelevantRanks, duplicate_candidates, rank_relevant
 from hbt_bench.runs import relevant_ranks_from_run, top_k_indices
 
 MULTI = "multi"
@@ -164,6 +164,26 @@ class PreparedEmbeddings:
     queries: dict[str, np.ndarray] = field(default_factory=dict)
     candidates: dict[str, np.ndarray] = field(default_factory=dict)
     pool: np.ndarray | None = None
+    #: duplicate_candidates() of each candidate matrix, by id, with the matrix it was computed for
+    _duplicates: dict[int, tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
+
+    def duplicates_of(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:func:`~hbt_bench.ranking.duplicate_candidates` of ``matrix``, computed once per matrix: a
+        pooled matrix is ranked for every query language (and, in the -Adv tasks, every recipe)."""
+        cached = self._duplicates.get(id(matrix))
+        if cached is None or cached[0] is not matrix:
+            cached = (matrix, duplicate_candidates(np.ascontiguousarray(matrix, dtype=np.float32)))
+            self._duplicates[id(matrix)] = cached
+        return cached[1]
+
+    def with_queries(self, queries: dict[str, np.ndarray]) -> PreparedEmbeddings:
+        """Other query matrices (a perturbed query set) against the same candidates, sharing their
+        duplicate-candidate cache."""
+        return PreparedEmbeddings(
+            queries=queries, candidates=self.candidates, pool=self.pool, _duplicates=self._duplicates
+        )
 
     def candidates_of(self, subset: Subset) -> np.ndarray:
         """The candidate matrix ``subset`` ranks against: its candidate language's, or the pool."""
@@ -292,7 +312,9 @@ class LareqaEvaluator:
         if len(rows) == 0:
             raise ValueError(f"subset {subset.name} of {self.corpus.name} has no query with an answer")
         queries = prepared.queries[subset.query_lang][rows]
-        return self.score_ranks(subset, rank_relevant(queries, prepared.candidates_of(subset), relevant))
+        candidates = prepared.candidates_of(subset)
+        ranks = rank_relevant(queries, candidates, relevant, duplicates=prepared.duplicates_of(candidates))
+        return self.score_ranks(subset, ranks)
 
     def score_ranks(self, subset: Subset, ranks: RelevantRanks) -> dict[str, float]:
         """The subset's score dict from its relevant ranks (whatever produced them: embeddings or a run)."""

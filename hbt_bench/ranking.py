@@ -109,12 +109,15 @@ def rank_relevant(
     relevant: Sequence[np.ndarray],
     *,
     chunk_size: int = 1024,
+    duplicates: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> RelevantRanks:
     """Exact ranks of ``relevant[i]`` when all candidates are ranked for query ``i`` by dot product.
 
     Inputs are cast to float32 (the caller normalises them for cosine). ``chunk_size`` bounds memory
     (``chunk_size x n_candidates`` float32 scores at a time) and is rounded up to a multiple of the
     fixed GEMM tile; it never changes the result. See the module docstring for the tie rule.
+    ``duplicates`` is :func:`duplicate_candidates` of ``cand_emb`` when the caller already has it (a
+    candidate matrix ranked for many query sets); it is computed here otherwise.
     """
     q = np.asarray(query_emb)
     c = np.asarray(cand_emb)
@@ -133,7 +136,7 @@ def rank_relevant(
         return RelevantRanks(np.zeros((0, 0), np.int64), np.zeros(0, np.int64), n_c)
 
     max_rel = rel.shape[1]
-    dups, reps = duplicate_candidates(c)
+    dups, reps = duplicate_candidates(c) if duplicates is None else duplicates
     check_nan = not _scores_surely_finite(q, c)
     chunk_rows = min(n_q, -(-chunk_size // _GEMM_TILE) * _GEMM_TILE)
     scores = np.empty((chunk_rows, n_c), dtype=np.float32)

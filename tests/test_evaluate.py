@@ -361,3 +361,27 @@ def test_summaries_macro_average_each_setting():
     rows = per_language(scores, langs)
     assert rows["en"] == {"mono": 0.8, "cross": 0.5, "multi": 0.4, "rank_distance": 10.0}
     assert summarize_settings({"en-en": {"map": 1.0}}, langs)["multi"] is None
+
+
+def test_duplicate_candidates_are_found_once_per_candidate_matrix(mlqar, monkeypatch):
+    # The pooled matrix is ranked for every query language (and every recipe of an -Adv task): its
+    # duplicate candidates (np.unique over the rows) are computed once, and the scores do not change.
+    import hbt_bench.evaluate as evaluate_module
+    from hbt_bench import ranking
+
+    langs = tuple(mlqar.languages)
+    evaluator = LareqaEvaluator(mlqar)
+    store = EmbeddingStore(lambda t, _k, _l: HashNgramEncoder().encode(t), normalize=True, model_name="t/x")
+    subsets = [Subset.parse(f"{lang}-multi", langs) for lang in langs]
+    prepared = evaluator.prepare(store, subsets)
+    calls = []
+    real = ranking.duplicate_candidates
+    monkeypatch.setattr(evaluate_module, "duplicate_candidates", lambda c: calls.append(c.shape) or real(c))
+    scores = {s.name: evaluator.score_subset(prepared, s) for s in subsets}
+    again = prepared.with_queries(dict(prepared.queries))
+    scores_again = {s.name: evaluator.score_subset(again, s) for s in subsets}
+    assert calls == [prepared.pool.shape]  # once for 7 subsets and a second query set
+    expected = {s.name: evaluator.score_ranks(s, ranking.rank_relevant(
+        prepared.queries[s.query_lang][evaluator.relevance(s)[0]], prepared.pool, evaluator.relevance(s)[1]
+    )) for s in subsets}  # fmt: skip
+    assert scores == expected == scores_again

@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "hbt_bench"
 
 #: (layer, module prefixes), bottom first. A module may import its own layer or a lower one.
 LAYERS: tuple[tuple[int, tuple[str, ...]], ...] = (
-    (0, ("errors", "paths", "jsonl", "atomic", "resources", "formatting", "version")),
+    (0, ("errors", "paths", "jsonl", "atomic", "resources", "formatting", "version", "fingerprint")),
     (1, ("data", "metrics", "ranking", "runs")),
     (2, ("encoders", "evaluate")),
     (3, ("results", "predictions")),

@@ -31,7 +31,7 @@ from hbt_bench.adversarial.perturbation_sets import (
     load_perturbation_set,
 )
 from hbt_bench.adversarial.scoring import combine_adversarial
-from hbt_bench.evaluate import PreparedEmbeddings, Subset
+from hbt_bench.evaluate import Subset
 from hbt_bench.plugin.tasks import (
     LareqaTask,
     MtebSearchEngine,
@@ -124,7 +124,7 @@ class LareqaAdvTask(LareqaTask):
             if not langs:
                 continue
             queries = ev.prepare_queries(store, {lang: recipe.texts[lang] for lang in langs})
-            prepared = PreparedEmbeddings(queries=queries, candidates=clean.candidates, pool=clean.pool)
+            prepared = clean.with_queries(queries)
             for s in subsets:
                 if s.query_lang not in queries:
                     continue

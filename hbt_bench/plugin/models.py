@@ -35,6 +35,7 @@ from hbt_bench.encoders import (
     validate_embeddings,
 )
 from hbt_bench.errors import EncoderOutputError, ModelSpecError
+from hbt_bench.fingerprint import directory_fingerprint
 
 if TYPE_CHECKING:
     from mteb.abstasks.task_metadata import TaskMetadata
@@ -372,7 +373,9 @@ class _DropMessage(logging.Filter):
 
 
 def local_model_meta(path: str | os.PathLike[str]) -> ModelMeta:
-    """``ModelMeta`` for a local sentence-transformers directory: ``local/<dirname>``, revision "local".
+    """``ModelMeta`` for a local sentence-transformers directory: ``local/<dirname>``, revision the
+    directory's content hash (:func:`hbt_bench.fingerprint.directory_fingerprint`), so that two models in
+    folders of the same name never share results.
 
     Its loader wraps the absolute path in mteb's ``SentenceTransformerEncoderWrapper``, passing the
     query/document prompts declared in ``config_sentence_transformers.json`` as ``model_prompts``.
@@ -390,7 +393,7 @@ def local_model_meta(path: str | os.PathLike[str]) -> ModelMeta:
         loader=_local_st_loader,
         loader_kwargs=loader_kwargs,
         name=f"local/{p.name}",
-        revision="local",
+        revision=directory_fingerprint(p),
         release_date=None,
         languages=None,
         n_parameters=None,
@@ -487,13 +490,19 @@ def mteb_encoder(model: Any) -> Any:
 
         register_models()
         return mteb.get_model(SEARCH_MODEL_SPECS[model.strip()])
+    local_dir = None
     if isinstance(model, str):
         from hbt_bench.encoders import load_model
 
+        local_dir = model.strip() if _is_local_model_dir(model.strip()) else None
         model = load_model(model)
     model = to_mteb_model(model)
     if not hasattr(model, "mteb_model_meta"):
         from mteb.models.sentence_transformer_wrapper import SentenceTransformerEncoderWrapper
 
         model = SentenceTransformerEncoderWrapper(model)
+    if local_dir is not None:  # its results are keyed by what it is, not by its folder's name
+        model.mteb_model_meta = model.mteb_model_meta.model_copy(
+            update={"revision": directory_fingerprint(local_dir)}
+        )
     return model

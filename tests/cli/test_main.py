@@ -23,6 +23,9 @@ MLQAR_COUNTS = {
     "hi": (507, 2426), "vi": (511, 2828), "zh": (504, 2322),
 }  # fmt: skip
 
+REPO = Path(__file__).resolve().parents[2]
+assert (REPO / "pyproject.toml").is_file(), REPO
+
 
 def test_data_stats_match_the_paper(shared_data, capsys):
     assert main(["data", "stats", "xquad-r", "--json", "--data-dir", str(shared_data)]) == 0
@@ -146,9 +149,10 @@ def test_adversarial_summary_prints_clean_vs_adversarial_and_each_recipe(capsys)
     from hbt_bench.cli import print_task_summary
 
     hbt_bench.register()
-    stored = mteb.ResultCache(Path(__file__).resolve().parents[1] / "leaderboard")
+    stored = mteb.ResultCache(REPO / "leaderboard")
     result = stored.load_results(tasks=["XQuADR-Adv"], models=["hbt-bench/hash-ngram"])
-    tr = result.model_results[0].task_results[0]
+    [model_result] = result.model_results  # the stored hash-ngram row must be found
+    [tr] = model_result.task_results
     print_task_summary(tr)
     out = capsys.readouterr().out
     mono = {e["hf_subset"]: e for e in tr.scores["test"]}["en-en"]
@@ -332,7 +336,7 @@ def test_a_variant_never_replaces_the_standard_result_and_back(shared_data, tmp_
         assert counting["calls"] == 0 and path.read_bytes() == before
 
     standard = tmp_path / "std"  # a standard stored result (hash-ngram's, committed), then a variant run
-    stored = Path(__file__).resolve().parents[1] / "leaderboard" / "results" / "hbt-bench__hash-ngram"
+    stored = REPO / "leaderboard" / "results" / "hbt-bench__hash-ngram"
     shutil.copytree(stored, standard / "results" / "hbt-bench__hash-ngram")
     target = standard / "results" / "hbt-bench__hash-ngram" / "0.1.0" / "XQuADR.json"
     before = target.read_bytes()
@@ -366,3 +370,27 @@ def test_top_level_help_says_what_the_tool_does(capsys):
     out = capsys.readouterr().out
     assert "command-line entry point" not in out
     assert "examples:" in out and "hbt-bench eval --model" in out
+
+
+def test_two_local_models_in_same_named_folders_never_share_results(shared_data, tmp_path, capsys):
+    # issue 14: runs/a/model and runs/b/model were both "local/model"@"local": the second eval returned the
+    # first model's stored scores without evaluating
+    from tests.helpers import build_tiny_st_model
+
+    out = tmp_path / "out"
+    scores = []
+    for seed, run in enumerate(("a", "b")):
+        model = build_tiny_st_model(tmp_path / run / "model", seed=seed)
+        args = ["eval", "--model", str(model), "--tasks", "XQuADR", "--languages", "en,de", "--quiet"]
+        assert main([*args, "--data-dir", str(shared_data), "--output-folder", str(out)]) == 0
+        printed = capsys.readouterr().out
+        assert "reusing" not in printed and "wrote" in printed
+        scores.append(printed)
+    files = sorted(out.rglob("XQuADR.json"))
+    assert len(files) == 2 and {f.parent.parent.name for f in files} == {"local__model"}
+    assert files[0].parent.name != files[1].parent.name  # one revision folder per model
+    assert scores[0] != scores[1]
+    # the same model again is recognised as the same and reused
+    again = ["eval", "--model", str(tmp_path / "a" / "model"), "--tasks", "XQuADR", "--languages", "en,de"]
+    assert main([*again, "--quiet", "--data-dir", str(shared_data), "--output-folder", str(out)]) == 0
+    assert "reusing the complete stored result" in capsys.readouterr().out

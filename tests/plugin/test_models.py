@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +25,7 @@ from hbt_bench.plugin.models import (  # noqa: E402
     builtin_model_metas,
     local_model_meta,
     model_meta_for,
+    mteb_encoder,
     register_models,
     to_mteb_model,
 )
@@ -265,7 +268,7 @@ def _write_st_config(path: Path, prompts: dict[str, str]) -> Path:
 
 def test_local_model_meta_reads_prompts(tmp_path: Path, prompted_dir: Path) -> None:
     meta = local_model_meta(str(prompted_dir))
-    assert meta.name == "local/tiny-prompted" and meta.revision == "local"
+    assert meta.name == "local/tiny-prompted" and re.fullmatch(r"sha256-[0-9a-f]{16}", meta.revision)
     assert meta.loader_kwargs == {"path": str(prompted_dir.resolve()), "model_prompts": PROMPTS}
     assert meta.use_instructions is True
     e5 = local_model_meta(_write_st_config(tmp_path / "e5", {"query": "query: ", "passage": "passage: "}))
@@ -310,7 +313,8 @@ def test_get_model_local_directory_with_prompts(prompted_dir: Path, task_metadat
     register_models()
     model = mteb.get_model(str(prompted_dir))
     assert isinstance(model, SentenceTransformerEncoderWrapper)
-    assert model.mteb_model_meta.name == "local/tiny-prompted" and model.mteb_model_meta.revision == "local"
+    assert model.mteb_model_meta.name == "local/tiny-prompted"
+    assert model.mteb_model_meta.revision == local_model_meta(str(prompted_dir)).revision
     assert model.model_prompts == PROMPTS
     assert mteb.get_model_meta(str(prompted_dir)).name == "local/tiny-prompted"
 
@@ -345,3 +349,18 @@ def test_builtin_model_names_have_one_home_and_resolve_both_ways() -> None:
     assert load_model("hbt-bench/hash-ngram").name == "hbt-bench/hash-ngram"
     for name, key in encoders.BUILTIN_MODEL_NAMES.items():
         assert model_meta_for(name).name == name == model_meta_for(f"builtin:{key}").name
+
+
+def test_two_models_in_folders_of_the_same_name_never_share_a_revision(tmp_path: Path) -> None:
+    # issue 14: every training run's model lives in runs/*/model; keyed "local/model"@"local" the second
+    # model reused the first one's results
+    first = build_tiny_st_model(tmp_path / "run1" / "model", seed=0)
+    second = build_tiny_st_model(tmp_path / "run2" / "model", seed=1)
+    copy = tmp_path / "copy" / "model"
+    shutil.copytree(first, copy)
+    metas = [local_model_meta(str(p)) for p in (first, second, copy)]
+    assert {m.name for m in metas} == {"local/model"}  # the folder name stays the readable label
+    assert metas[0].revision != metas[1].revision
+    assert metas[0].revision == metas[2].revision  # the same bytes are the same model
+    encoders = [mteb_encoder(str(p)) for p in (first, second)]  # hbt-bench eval / attack run
+    assert [e.mteb_model_meta.revision for e in encoders] == [m.revision for m in metas[:2]]
