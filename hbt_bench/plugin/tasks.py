@@ -17,11 +17,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 import numpy as np
 from mteb.abstasks.retrieval import AbsTaskRetrieval
 from mteb.abstasks.task_metadata import TaskMetadata
+from mteb.languages import LanguageScripts
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from hbt_bench.data.lareqa import CANDIDATE_TEXT_MODES, load_lareqa
@@ -407,6 +408,54 @@ class LareqaTask(AbsTaskRetrieval):
             weakref.WeakKeyDictionary()
         )
         self._predictions_done: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
+
+    def filter_languages(
+        self,
+        languages: Sequence[str] | None,
+        script: Sequence[str] | None = None,
+        hf_subsets: Sequence[str] | None = None,
+        exclusive_language_filter: bool = False,
+    ) -> Self:
+        """mteb's language filter (``mteb run -l eng deu``, ``get_tasks(languages=...)``) reduces the task to
+        the chosen languages, the pooled corpus included, as ``languages=`` does.
+
+        mteb's own rule keeps every subset that *contains* a chosen language, i.e. all ``X-multi`` subsets
+        (their pool holds every language), so every query language would still be encoded. Here the task
+        becomes the LAReQA task over the chosen languages: X-X, X-Y and X-multi among them, a pool of
+        only their candidates, and the reduction recorded in the dataset revision (``+langs-...``), so
+        the result never stands in for the full one. ``exclusive_language_filter`` makes no difference:
+        every subset of the reduced task holds only chosen languages.
+        """
+        if languages is None and script is None:
+            return super().filter_languages(None, None, hf_subsets, exclusive_language_filter)
+        wanted = LanguageScripts.from_languages_and_scripts(languages, script)
+        chosen = tuple(
+            lang
+            for lang in self.corpus_languages
+            if wanted.contains_language(self.definition.languages[lang])
+            and (not script or wanted.contains_langscript_script(self.definition.languages[lang]))
+        )
+        if not chosen:
+            have = ", ".join(self.definition.languages[x] for x in self.corpus_languages)
+            raise ValueError(
+                f"No subsets were found for {self.metadata.name} with filters: language code {languages}, "
+                f"script {script} (it has {have})"
+            )
+        if chosen != self.corpus_languages:
+            self.corpus_languages = chosen
+            if self.data_loaded:
+                self.unload_data()  # re-read with only the chosen languages; retags the revision
+            else:
+                self._tag_revision()
+        names = [s.name for s in lareqa_subsets(chosen)]
+        if hf_subsets is not None:
+            names = [n for n in names if n in hf_subsets]
+        if not names:
+            raise ValueError(
+                f"No subsets were found for {self.metadata.name} with filters: hf subsets {hf_subsets}"
+            )
+        self.hf_subsets = names
+        return self
 
     def load_data(self, num_proc: int | None = None, **kwargs: Any) -> None:
         """Read every language of the task (the pooled setting needs all of them)."""

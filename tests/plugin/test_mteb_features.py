@@ -22,6 +22,10 @@ from tests.plugin.stock_tasks import StockXQuADR
 OURS = ("XQuADR", "MLQAR", "XQuADR-Adv", "MLQAR-Adv", "XNLI-Adv")
 LAREQA = ("XQuADR", "MLQAR", "XQuADR-Adv", "MLQAR-Adv")
 XQUADR_LANGS = ("ar", "de", "el", "en", "es", "hi", "ru", "th", "tr", "vi", "zh")
+XQUADR_CANDIDATES = {  # candidate sentences per language (paper Table 10; `hbt-bench data stats xquad-r`)
+    "ar": 1222, "de": 1276, "el": 1234, "en": 1180, "es": 1215, "hi": 1244,
+    "ru": 1219, "th": 852, "tr": 1167, "vi": 1209, "zh": 1196,
+}  # fmt: skip
 
 
 # --- raw-JSON counts, independent of hbt_bench.data -------------------------------------------------
@@ -228,39 +232,56 @@ def test_get_tasks_filters_by_language_type_modality_and_category():
     assert _names(mteb.get_tasks(categories=["t2t"], task_types=["Retrieval"])) == set(LAREQA)
 
 
-def test_get_tasks_with_names_and_languages_keeps_matching_subsets():
+def test_get_tasks_with_names_and_languages_reduces_our_tasks_to_those_languages():
     tasks = {t.metadata.name: t for t in mteb.get_tasks(tasks=list(OURS), languages=["tha"])}
     assert set(tasks) == {"XQuADR", "XQuADR-Adv", "XNLI-Adv"}  # MLQA-R has no Thai: skipped, with a warning
-    # th-X (11) + X-th (11) - th-th counted twice + 11 pooled subsets (every pool holds Thai)
-    assert len(tasks["XQuADR"].hf_subsets) == 11 + 11 - 1 + 11
-    assert tasks["XQuADR-Adv"].hf_subsets == tasks["XQuADR"].hf_subsets
+    # the LAReQA task over Thai alone: its mono subset and its (Thai-only) pool
+    assert tasks["XQuADR"].hf_subsets == ["th-th", "th-multi"]
+    assert tasks["XQuADR-Adv"].hf_subsets == ["th-th", "th-multi"]
+    assert tasks["XQuADR"].metadata.dataset["revision"].endswith("+langs-th")
     split = mteb.get_tasks(tasks=["XQuADR"], eval_splits=["test"])[0]
     assert list(split.eval_splits) == ["test"]
 
 
 def test_get_task_language_and_subset_filters_on_lareqa_subsets():
     task = mteb.get_task("XQuADR", languages=["eng", "deu"])
-    # en-X, X-en, de-X, X-de: 4 * 11 - 4 counted twice (en-en, de-de, en-de, de-en); all 11 pooled subsets
-    assert len(task.hf_subsets) == 40 + 11
-    assert {s for s in task.hf_subsets if s.endswith("-multi")} == {f"{x}-multi" for x in XQUADR_LANGS}
+    # issue 14: mteb's rule kept 40 pairs + all 11 pooled subsets (every query language encoded); now the
+    # task over {de, en}: 2 mono, 2 cross, 2 pooled, in the task's subset order
+    assert task.hf_subsets == ["de-de", "de-en", "en-de", "en-en", "de-multi", "en-multi"]
+    assert task.corpus_languages == ("de", "en")
+    assert task.metadata.dataset["revision"] == XQuADR().metadata.dataset["revision"] + "+langs-de-en"
     exclusive = mteb.get_task("XQuADR", languages=["eng", "deu"], exclusive_language_filter=True)
-    assert sorted(exclusive.hf_subsets) == ["de-de", "de-en", "en-de", "en-en"]
-    picked = mteb.get_task("XQuADR", hf_subsets=["en-en", "en-multi"])
-    assert picked.hf_subsets == ["en-en", "en-multi"]
+    assert exclusive.hf_subsets == task.hf_subsets  # every subset of the reduced task holds only de/en
+    both = mteb.get_task("XQuADR", languages=["eng", "deu"], hf_subsets=["en-en", "en-multi", "th-th"])
+    assert both.hf_subsets == ["en-en", "en-multi"]
+    picked = mteb.get_task("XQuADR", hf_subsets=["en-en", "en-multi"])  # no language filter: the full task
+    assert picked.hf_subsets == ["en-en", "en-multi"] and len(picked.corpus_languages) == 11
+    assert mteb.get_task("XQuADR", languages=["eng-Latn"]).hf_subsets == ["en-en", "en-multi"]
+    with pytest.raises(ValueError, match="No subsets"):  # English is not written in Cyrillic here
+        XQuADR().filter_languages(["eng"], script=["Cyrl"])
+    assert XQuADR().filter_languages(None, script=["Cyrl"]).hf_subsets == ["ru-ru", "ru-multi"]
     with pytest.raises(ValueError, match="No subsets"):
         mteb.get_task("MLQAR", languages=["tha"])
+    with pytest.raises(ValueError, match=r"language code \['fra'\].*it has arb-Arab"):
+        XQuADR().filter_languages(["fra"])
 
 
-def test_a_language_filter_keeps_the_whole_pool_of_a_pooled_subset(data_env):
-    """Filtering selects subsets; it does not shrink the pooled corpus (the class's ``languages=`` does)."""
-    task = mteb.get_task("XQuADR", languages=["eng", "deu"], hf_subsets=["en-en", "en-multi"])
-    result = mteb.evaluate(
-        TextEncoderAdapter(LengthEncoder()), task, cache=None, co2_tracker=False, show_progress_bar=False
-    )
-    entries = {e["hf_subset"]: e for e in result.task_results[0].scores["test"]}
-    assert set(entries) == {"en-en", "en-multi"}
-    assert entries["en-multi"]["num_candidates"] == 13014
-    assert entries["en-en"]["num_candidates"] == 1180
+def test_a_language_filter_shrinks_the_pool_and_keeps_the_other_scores(data_env):
+    """The reduced task's pool holds only the chosen languages; its mono and cross subsets score exactly as
+    in the full task (they never involve another language)."""
+    model = TextEncoderAdapter(LengthEncoder())
+    reduced = mteb.get_task("XQuADR", languages=["eng", "deu"], hf_subsets=["en-en", "de-en", "en-multi"])
+    full = mteb.get_task("XQuADR", hf_subsets=["en-en", "de-en", "en-multi"])
+    entries = []
+    for task in (reduced, full):
+        result = mteb.evaluate(model, task, cache=None, co2_tracker=False, show_progress_bar=False)
+        entries.append({e["hf_subset"]: e for e in result.task_results[0].scores["test"]})
+    assert set(entries[0]) == {"en-en", "de-en", "en-multi"}
+    assert entries[0]["en-multi"]["num_candidates"] == XQUADR_CANDIDATES["en"] + XQUADR_CANDIDATES["de"]
+    assert entries[1]["en-multi"]["num_candidates"] == sum(XQUADR_CANDIDATES.values())
+    for name in ("en-en", "de-en"):
+        assert entries[0][name]["map"] == entries[1][name]["map"]
+    assert entries[0]["en-en"]["num_candidates"] == XQUADR_CANDIDATES["en"]
 
 
 # --- 4. encode_kwargs ---------------------------------------------------------------------------------
