@@ -198,6 +198,20 @@ def _cached_encoder(model: Any, cache_dir: str, meta: Any) -> Any:
     return CachedEmbeddingWrapper(model, root / meta.model_name_as_path() / meta.revision)
 
 
+def _matching_subsets(task: Any, patterns: str) -> list[str]:
+    """The task's subsets matching any of the comma-separated shell patterns (``en-*,*-multi``)."""
+    from fnmatch import fnmatchcase
+
+    wanted = [p.strip() for p in patterns.split(",") if p.strip()]
+    names = [n for n in task.hf_subsets if any(fnmatchcase(n, p) for p in wanted)]
+    if not names:
+        raise HbtBenchError(
+            f"--subsets {patterns}: matches none of {task.metadata.name}'s subsets "
+            f"({', '.join(task.hf_subsets[:4])}, ...)"
+        )
+    return names
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     import mteb
 
@@ -224,9 +238,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     for name in names:
         extra = {"external_recipes": args.perturbations or ()} if is_adversarial(name) else {}
         try:
-            tasks.append(classes[name](**options, **extra))
+            task = classes[name](**options, **extra)
         except ValueError as exc:
             raise HbtBenchError(f"--languages: {exc}") from exc
+        if args.subsets:
+            task.filter_languages(None, hf_subsets=_matching_subsets(task, args.subsets))
+        tasks.append(task)
     model = mteb_encoder(args.model)
     meta = model.mteb_model_meta
     # Every name that becomes a path, and every stored result, is checked before anything is computed.
@@ -245,7 +262,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
                 model,
                 [task],
                 cache=None,  # our writer: atomic, locked, never replaces another dataset revision
-                encode_kwargs=dict(encode_kwargs),
+                # per-encode bars (texts done, rate, ETA) and per-recipe bars on -Adv, unless --quiet
+                encode_kwargs={**encode_kwargs, "show_progress_bar": not args.quiet},
                 co2_tracker=False,
                 show_progress_bar=not args.quiet,
             )
@@ -309,6 +327,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--languages",
         help="comma-separated LAReQA languages (e.g. en,de): the tasks, pooled corpus included, are reduced "
         "to them (a variant: recorded in the dataset revision, never replaces a full result)",
+    )
+    ev.add_argument(
+        "--subsets",
+        metavar="PATTERNS",
+        help="comma-separated subset names or shell patterns (e.g. 'en-*,de-*' = English and German "
+        "queries against every candidate language and the full pool): the standard scores of just those "
+        "subsets (unlike --languages, the task and its pool stay whole; the result file is partial)",
     )
     ev.add_argument(
         "--overwrite-strategy",

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from hbt_bench.adversarial.perturbation_sets import (
     PerturbationSet,
@@ -119,7 +120,14 @@ class LareqaAdvTask(LareqaTask):
         clean_scores = {s.name: ev.score_subset(clean, s) for s in subsets}
         by_recipe: dict[str, dict[str, dict[str, float]]] = {s.name: {} for s in subsets}
         fraction: dict[str, dict[str, float]] = {s.name: {} for s in subsets}
-        for rid, recipe in self.recipes.items():
+        recipes = tqdm(
+            self.recipes.items(),
+            desc=f"{self.metadata.name} recipes",
+            unit="recipe",
+            disable=not encode_kwargs.get("show_progress_bar", True),
+            leave=False,
+        )
+        for rid, recipe in recipes:
             langs = [lang for lang in recipe.languages if lang in query_langs]
             if not langs:
                 continue

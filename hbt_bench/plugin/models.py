@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from mteb.models.abs_encoder import AbsEncoder, get_prompt
 from mteb.models.model_meta import ModelMeta, ScoringFunction
+from tqdm.auto import tqdm
 
 from hbt_bench.encoders import (
     BUILTIN_ENCODERS,
@@ -126,25 +127,38 @@ class TextEncoderAdapter(AbsEncoder):
         name = self.mteb_model_meta.name or type(self.model).__name__
         parts: list[np.ndarray] = []
         seen = 0
-        for batch in inputs:
-            texts = [prefix + t for t in batch["text"]]
-            if not texts:
-                continue
-            try:
-                emb = validate_embeddings(self.model.encode(texts), len(texts), model_name=name)
-            except EncoderOutputError as exc:
-                raise EncoderOutputError(f"{exc} (in the batch starting at input row {seen})") from exc
-            if parts and emb.shape[1] != parts[0].shape[1]:
-                raise EncoderOutputError(
-                    f"model {name!r} returned {emb.shape[1]} dimensions for the batch starting at input row "
-                    f"{seen}, but {parts[0].shape[1]} before"
-                )
-            parts.append(emb)
-            seen += len(texts)
+        total = len(inputs.dataset) if hasattr(inputs, "dataset") else None  # type: ignore[arg-type]
+        bar = tqdm(
+            total=total,
+            unit="text",
+            desc=f"Encoding {prompt_type.value if prompt_type else 'texts'} ({hf_subset})",
+            disable=not kwargs.get("show_progress_bar", True),
+            leave=False,
+        )
+        with bar:
+            for batch in inputs:
+                texts = [prefix + t for t in batch["text"]]
+                if texts:
+                    parts.append(self._encode_batch(texts, name, seen, parts[0].shape[1] if parts else None))
+                    seen += len(texts)
+                    bar.update(len(texts))
         if not parts:
             dim = self.mteb_model_meta.embed_dim
             return np.zeros((0, dim if isinstance(dim, int) else 0), dtype=np.float32)
         return np.concatenate(parts, axis=0)
+
+    def _encode_batch(self, texts: list[str], name: str, seen: int, dim: int | None) -> np.ndarray:
+        """One batch through the wrapped encoder, checked (``seen``: its first input row, for messages)."""
+        try:
+            emb = validate_embeddings(self.model.encode(texts), len(texts), model_name=name)
+        except EncoderOutputError as exc:
+            raise EncoderOutputError(f"{exc} (in the batch starting at input row {seen})") from exc
+        if dim is not None and emb.shape[1] != dim:
+            raise EncoderOutputError(
+                f"model {name!r} returned {emb.shape[1]} dimensions for the batch starting at input row "
+                f"{seen}, but {dim} before"
+            )
+        return emb
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -347,7 +347,9 @@ def embedding_store_for(
             hf_split=split,
             hf_subset=f"{lang}-{lang}",
             prompt_type=prompt_type,
-            **kwargs,
+            # one bar per encode call (texts or batches done, rate, ETA) unless the caller turned bars off
+            # (mteb.evaluate(show_progress_bar=False) sets this key to False)
+            **{"show_progress_bar": True, **kwargs},
         )
         if hasattr(out, "detach"):  # torch tensor
             out = out.detach().float().cpu().numpy()

@@ -394,3 +394,43 @@ def test_two_local_models_in_same_named_folders_never_share_results(shared_data,
     again = ["eval", "--model", str(tmp_path / "a" / "model"), "--tasks", "XQuADR", "--languages", "en,de"]
     assert main([*again, "--quiet", "--data-dir", str(shared_data), "--output-folder", str(out)]) == 0
     assert "reusing the complete stored result" in capsys.readouterr().out
+
+
+def test_long_steps_show_progress_unless_quiet(shared_data, capsys):
+    # issue 14: the only bar was mteb's "Evaluating task XQuADR: 0/1" for the whole run
+    args = ["eval", "--model", "builtin:hash-ngram", "--tasks", "XQuADR-Adv", "--languages", "en"]
+    assert main([*args, "--data-dir", str(shared_data)]) == 0
+    err = capsys.readouterr().err
+    assert "Encoding document (en-en)" in err and "Encoding query (en-en)" in err
+    assert "/1180 " in err and "text/s" in err  # texts done / total and the rate (tqdm also gives the ETA)
+    assert "XQuADR-Adv recipes" in err and "recipe/s" in err
+    assert main([*args, "--data-dir", str(shared_data), "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "Encoding" not in err and "recipes" not in err
+
+
+def test_subsets_gives_the_standard_scores_of_just_those_subsets(shared_data, tmp_path, capsys):
+    out = tmp_path / "out"
+    args = [
+        "eval",
+        "--model",
+        "builtin:hash-ngram",
+        "--tasks",
+        "XQuADR",
+        "--subsets",
+        "en-*, *-th",
+        "--quiet",
+    ]
+    assert main([*args, "--data-dir", str(shared_data), "--output-folder", str(out)]) == 0
+    [path] = out.rglob("XQuADR.json")
+    entries = {e["hf_subset"]: e for e in json.loads(path.read_text())["scores"]["test"]}
+    assert set(entries) == {f"en-{x}" for x in (*XQUADR_CANDIDATES, "multi")} | {
+        f"{x}-th" for x in XQUADR_CANDIDATES
+    }
+    assert entries["en-multi"]["num_candidates"] == sum(XQUADR_CANDIDATES.values())  # the whole pool
+    stored = REPO / "leaderboard" / "results" / "hbt-bench__hash-ngram" / "0.1.0" / "XQuADR.json"
+    full = {e["hf_subset"]: e for e in json.loads(stored.read_text())["scores"]["test"]}
+    for name, entry in entries.items():  # the committed full run (6 decimals: one unit of rounding)
+        assert entry["main_score"] == pytest.approx(full[name]["main_score"], abs=1.5e-6), name
+    assert main(["eval", "--model", "builtin:hash-ngram", "--tasks", "XQuADR", "--subsets", "xx-*"]) == 2
+    assert "--subsets xx-*: matches none of XQuADR's subsets" in capsys.readouterr().err
