@@ -26,7 +26,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from hbt_bench.cli.common import add_data_dir, add_model, apply_data_dir, dataset_of_task, resolve_name
+from hbt_bench.cli.common import (
+    add_data_dir,
+    add_model,
+    apply_data_dir,
+    check_device,
+    dataset_of_task,
+    resolve_name,
+)
 from hbt_bench.errors import HbtBenchError
 from hbt_bench.formatting import fmt_score
 
@@ -244,7 +251,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
         if args.subsets:
             task.filter_languages(None, hf_subsets=_matching_subsets(task, args.subsets))
         tasks.append(task)
-    model = mteb_encoder(args.model)
+    if args.device:
+        check_device(args.device)
+    model = mteb_encoder(args.model, device=args.device)
     meta = model.mteb_model_meta
     # Every name that becomes a path, and every stored result, is checked before anything is computed.
     check_result_names(meta, names)
@@ -348,6 +357,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="keep embeddings on disk (mteb's CachedEmbeddingWrapper, under DIR/<model>/<revision>/): a "
         "re-run encodes only texts not seen before",
+    )
+    ev.add_argument(
+        "--device",
+        help="where a loaded model runs: cpu, cuda, cuda:1, mps (default: sentence-transformers' choice, "
+        "a GPU when there is one); ignored by the built-in encoders",
     )
     ev.add_argument("--quiet", action="store_true", help="no progress bars")
     add_data_dir(ev)

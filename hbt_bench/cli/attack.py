@@ -7,7 +7,9 @@ imported at module level; the commands import what they need when they run.
 from __future__ import annotations
 
 import argparse
+import os
 from dataclasses import fields
+from pathlib import Path
 
 from hbt_bench.attacks.params import SEARCH_METHODS, AttackParameters
 from hbt_bench.cli.common import add_data_dir, add_model, apply_data_dir
@@ -102,7 +104,6 @@ def _add_run_command(attack_sub: argparse._SubParsersAction) -> None:
 
 def cmd_attack_run(args: argparse.Namespace) -> int:
     """Run the attack, print the table and, with ``--output-folder``, write the results."""
-    from pathlib import Path
 
     from hbt_bench.attacks.report import format_report, save_report
     from hbt_bench.attacks.run import run_targeted_attack
@@ -166,7 +167,19 @@ def _add_build_command(attack_sub: argparse._SubParsersAction) -> None:
     build.add_argument(
         "--jobs", type=int, default=1, help="worker processes; the output does not depend on it"
     )
-    build.add_argument("--out", help="root folder (default: the package's tasks/perturbations)")
+    where = build.add_mutually_exclusive_group()
+    where.add_argument(
+        "--out",
+        help="root folder to write into (or, with --check, to compare with); default for writing: "
+        "$HBT_BENCH_PERTURBATIONS_DIR if set, else ~/.local/share/hbt-bench/perturbations (evaluate with "
+        "HBT_BENCH_PERTURBATIONS_DIR=<root>)",
+    )
+    where.add_argument(
+        "--into-package",
+        action="store_true",
+        help="write into the package's own tasks/perturbations (maintainers, in a source checkout: the sets "
+        "that ship)",
+    )
     build.add_argument("--check", action="store_true", help="compare with the shipped set, write nothing")
     add_data_dir(build)
     build.set_defaults(func=_cmd_build)
@@ -202,16 +215,29 @@ def _cmd_build(args: argparse.Namespace) -> int:
     for dataset in datasets:
         built = build_set(dataset, args.version, recipe_ids, seed=args.seed, jobs=args.jobs, progress=True)
         if args.check:
-            problems = check_set(built, args.out)
+            problems = check_set(built, _build_destination(args) if args.into_package else args.out)
             for p in problems:
                 print(f"{dataset} {args.version}: {p}")
             print(f"{dataset} {args.version}: {'DIFFERS' if problems else 'identical to the shipped set'}")
             status = status or (1 if problems else 0)
         else:
-            folder = write_set(built, args.out)
+            folder = write_set(built, _build_destination(args))
             n = sum(e["records"] for e in built.manifest["recipes"])
             print(f"wrote {folder} ({len(built.manifest['recipes'])} recipes, {n} records)")
     return status
+
+
+def _build_destination(args: argparse.Namespace) -> Path:
+    """Where ``attack build`` writes: never into an installed package unless asked (``--into-package``)."""
+    from hbt_bench.adversarial.perturbation_sets import PERTURBATIONS_DIR_ENV
+    from hbt_bench.resources import tasks_dir
+
+    if args.into_package:
+        return tasks_dir() / "perturbations"
+    if args.out or os.environ.get(PERTURBATIONS_DIR_ENV):
+        return Path(args.out or os.environ[PERTURBATIONS_DIR_ENV]).expanduser()
+    data_home = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return Path(data_home) / "hbt-bench" / "perturbations"
 
 
 def _cmd_recipes(args: argparse.Namespace) -> int:
@@ -223,4 +249,6 @@ def _cmd_recipes(args: argparse.Namespace) -> int:
         mark = "*" if rid in LEADERBOARD_RECIPES else " "
         print(f"{mark}{rid:<21}{'yes' if r.core else 'no':<6}{langs:<12}{r.description}")
     print("\n* = in the frozen leaderboard sets; core = counted in the -Adv tasks' main score")
+    # The descriptions are frozen in the sets' manifests; this one needs a gloss, not a new set version.
+    print("word-drop: 'never the last word' = the last *remaining* word: a question never loses all words")
     return 0

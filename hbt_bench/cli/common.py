@@ -61,3 +61,21 @@ def dataset_of_task(name: str) -> str:
         if _name_key(dataset) == key:
             return dataset
     raise HbtBenchError(f"unknown dataset {name!r} (choose from {', '.join(SOURCES)})")
+
+
+def check_device(device: str) -> None:
+    """Fail before anything loads when ``--device`` is not a torch device this machine has."""
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError) as exc:
+        raise HbtBenchError(f"--device {device}: not a torch device ({exc})") from exc
+    if dev.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise HbtBenchError(f"--device {device}: no CUDA device is available (torch {torch.__version__})")
+        if dev.index is not None and dev.index >= count:
+            raise HbtBenchError(f"--device {device}: there are only {count} CUDA devices")
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise HbtBenchError(f"--device {device}: MPS is not available on this machine")

@@ -492,12 +492,13 @@ def to_mteb_model(model: Any) -> Any:
     raise TypeError(f"cannot use {type(model).__name__} as an mteb model: it has no encode() method")
 
 
-def mteb_encoder(model: Any) -> Any:
+def mteb_encoder(model: Any, *, device: str | None = None) -> Any:
     """A ``--model`` spec or model object as an mteb encoder that carries ``mteb_model_meta``.
 
     What ``hbt-bench eval`` and ``attack run`` evaluate: specs go through
     :func:`hbt_bench.encoders.load_model`, plain encoders get :func:`to_mteb_model`'s adapter, and a
-    bare ``SentenceTransformer`` gets mteb's own wrapper (mteb would wrap it the same way).
+    bare ``SentenceTransformer`` gets mteb's own wrapper (mteb would wrap it the same way). ``device``
+    (``cpu``, ``cuda``, ``cuda:1``, ``mps``) places a loaded spec; default: sentence-transformers' choice.
     """
     if isinstance(model, str) and model.strip() in SEARCH_MODEL_SPECS:  # not encoders: mteb loads them
         import mteb
@@ -509,7 +510,7 @@ def mteb_encoder(model: Any) -> Any:
         from hbt_bench.encoders import load_model
 
         local_dir = model.strip() if _is_local_model_dir(model.strip()) else None
-        model = load_model(model)
+        model = load_model(model, device=device)
     model = to_mteb_model(model)
     if not hasattr(model, "mteb_model_meta"):
         from mteb.models.sentence_transformer_wrapper import SentenceTransformerEncoderWrapper

@@ -92,3 +92,24 @@ def test_build_cli_rejects_unknown_recipes_and_datasets(shared_data, capsys):
     assert "--recipes: unknown nope@1" in capsys.readouterr().err
     assert main(["attack", "build", "--datasets", "squad"]) == 2
     assert "--datasets: unknown squad" in capsys.readouterr().err
+
+
+def test_build_writes_into_a_user_folder_unless_the_package_is_asked_for(
+    textattack, shared_data, tmp_path, monkeypatch, capsys
+):
+    # issue 14: the default was the installed package's tasks/perturbations (site-packages for a pip user)
+    from hbt_bench.resources import tasks_dir
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data-home"))
+    monkeypatch.delenv("HBT_BENCH_PERTURBATIONS_DIR", raising=False)
+    shipped = _tree(tasks_dir() / "perturbations")
+    args = ["attack", "build", "--datasets", "mlqa-r", "--version", "vt", "--recipes", "char-noise@1edit"]
+    assert main([*args, "--data-dir", str(shared_data)]) == 0
+    written = tmp_path / "data-home" / "hbt-bench" / "perturbations" / "mlqa-r" / "vt" / "manifest.json"
+    assert written.is_file() and str(written.parent) in capsys.readouterr().out
+    assert _tree(tasks_dir() / "perturbations") == shipped  # the package is untouched
+    monkeypatch.setenv("HBT_BENCH_PERTURBATIONS_DIR", str(tmp_path / "env"))
+    assert main([*args, "--data-dir", str(shared_data)]) == 0
+    assert (tmp_path / "env" / "mlqa-r" / "vt" / "manifest.json").is_file()
+    with pytest.raises(SystemExit):  # one destination
+        main([*args, "--out", str(tmp_path), "--into-package"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hbt_bench.cli.common import dataset_of_task, resolve_name
+from hbt_bench.cli.common import check_device, dataset_of_task, resolve_name
 from hbt_bench.errors import HbtBenchError
 
 TASKS = ["XQuADR", "MLQAR", "XQuADR-Adv", "MLQAR-Adv"]
@@ -42,3 +42,16 @@ def test_dataset_of_task(given, expected):
 def test_dataset_of_an_unknown_name():
     with pytest.raises(HbtBenchError, match="unknown dataset 'squad'"):
         dataset_of_task("squad")
+
+
+@pytest.mark.parametrize(
+    ("device", "message"), [("gpu0", "not a torch device"), ("cuda", "no CUDA device"), ("cuda:7", "CUDA")]
+)
+def test_bad_devices_are_refused_before_anything_loads(device, message):
+    import torch
+
+    if device.startswith("cuda") and torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    with pytest.raises(HbtBenchError, match=f"--device {device}: .*{message}"):
+        check_device(device)
+    check_device("cpu")  # always fine

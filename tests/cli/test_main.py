@@ -434,3 +434,14 @@ def test_subsets_gives_the_standard_scores_of_just_those_subsets(shared_data, tm
         assert entry["main_score"] == pytest.approx(full[name]["main_score"], abs=1.5e-6), name
     assert main(["eval", "--model", "builtin:hash-ngram", "--tasks", "XQuADR", "--subsets", "xx-*"]) == 2
     assert "--subsets xx-*: matches none of XQuADR's subsets" in capsys.readouterr().err
+
+
+def test_device_reaches_the_model_loader(shared_data, monkeypatch):
+    import hbt_bench.encoders as encoders
+
+    seen = []
+    real = encoders.load_model
+    monkeypatch.setattr(encoders, "load_model", lambda spec, device=None: seen.append(device) or real(spec))
+    args = ["eval", "--model", "builtin:hash-ngram", "--tasks", "XQuADR", "--languages", "th", "--quiet"]
+    assert main([*args, "--device", "cpu", "--data-dir", str(shared_data)]) == 0
+    assert seen == ["cpu"]
