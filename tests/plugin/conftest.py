@@ -1,11 +1,11 @@
 """The fresh-process ``mteb`` CLI runs, shared by the tests that assert on them.
 
 Each ``mteb run`` pays the interpreter start, ``import mteb`` with our registration and the data loading,
-and its tasks share one process-wide embedding store per model: one run of ``-t XQuADR MLQAR XQuADR-Adv
--m hbt-bench/hash-ngram`` serves the CLI test (test_register.py) and the XQuADR-Adv test
-(test_adversarial_tasks.py), where each used to start its own. ``mteb run`` takes one ``-m`` model, so
-the local sentence-transformers directory gets a second run; it and ``mteb available-tasks`` run side by
-side with the first.
+and its tasks share one process-wide embedding store per model: one run of ``-t XQuADR MLQAR
+-m hbt-bench/hash-ngram`` serves the CLI test (test_register.py). ``mteb run`` takes one ``-m`` model, so
+the local sentence-transformers directory gets a second run, and ``-t XQuADR-Adv -l tha deu`` (mteb's
+language filter reduces our tasks to those languages) a third; they and ``mteb available-tasks`` run side
+by side.
 """
 
 from __future__ import annotations
@@ -29,8 +29,10 @@ class MtebCliRuns:
     """What the shared CLI processes returned and where they wrote."""
 
     listed: subprocess.CompletedProcess  # mteb available-tasks -t XQuADR MLQAR
-    hash_run: subprocess.CompletedProcess  # mteb run -t XQuADR MLQAR XQuADR-Adv -m hbt-bench/hash-ngram
+    hash_run: subprocess.CompletedProcess  # mteb run -t XQuADR MLQAR -m hbt-bench/hash-ngram
     hash_out: Path
+    adv_run: subprocess.CompletedProcess  # mteb run -t XQuADR-Adv -l tha deu -m hbt-bench/hash-ngram
+    adv_out: Path
     st_run: subprocess.CompletedProcess  # mteb run -t XQuADR -m <tiny sentence-transformers dir>
     st_out: Path
 
@@ -70,13 +72,15 @@ def mteb_cli(shared_data, tmp_path_factory) -> MtebCliRuns:
         "HBT_BENCH_PERTURBATIONS_DIR": str(root / "sets"),
         "HF_HUB_OFFLINE": "1",
     }
-    hash_out, st_out = root / "hash-out", root / "st-out"
-    hash_args = ["-t", "XQuADR", "MLQAR", "XQuADR-Adv", "-m", "hbt-bench/hash-ngram"]
+    hash_out, st_out, adv_out = root / "hash-out", root / "st-out", root / "adv-out"
+    hash_args = ["-t", "XQuADR", "MLQAR", "-m", "hbt-bench/hash-ngram"]
+    adv_args = ["-t", "XQuADR-Adv", "-l", "tha", "deu", "-m", "hbt-bench/hash-ngram"]
     st_args = ["-t", "XQuADR", "-m", str(model_dir), "--batch-size", "256"]
     procs = [
         _start([MTEB, "available-tasks", "-t", "XQuADR", "MLQAR"], {}),
         _start([MTEB, "run", *hash_args, "--output-folder", str(hash_out), "--no-co2-tracker"], env),
         _start([MTEB, "run", *st_args, "--output-folder", str(st_out), "--no-co2-tracker"], env),
+        _start([MTEB, "run", *adv_args, "--output-folder", str(adv_out), "--no-co2-tracker"], env),
     ]
-    listed, hash_run, st_run = (_finish(p) for p in procs)
-    return MtebCliRuns(listed, hash_run, hash_out, st_run, st_out)
+    listed, hash_run, st_run, adv_run = (_finish(p) for p in procs)
+    return MtebCliRuns(listed, hash_run, hash_out, adv_run, adv_out, st_run, st_out)
