@@ -19,11 +19,12 @@ from pathlib import Path
 
 from hbt_bench.atomic import write_text_atomic
 from hbt_bench.errors import HbtBenchError
+from hbt_bench.resources import CACHE_DIR_ENV, cache_dir
 
 __all__ = ["CACHE_ENV", "directory_fingerprint", "fingerprint_cache_path"]
 
-#: Folder of the digest cache (default ``$XDG_CACHE_HOME/hbt-bench`` or ``~/.cache/hbt-bench``).
-CACHE_ENV = "HBT_BENCH_CACHE_DIR"
+#: Moves the digest cache (with the rest of the package's cache).
+CACHE_ENV = CACHE_DIR_ENV
 _CACHE_NAME = "file-digests.json"
 _CACHE_FORMAT = 1
 #: Documentation, not the model: a model card edit must not make a new model.
@@ -32,10 +33,8 @@ _CHUNK = 1 << 20
 
 
 def fingerprint_cache_path() -> Path:
-    root = os.environ.get(CACHE_ENV) or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "hbt-bench"
-    )
-    return Path(root) / _CACHE_NAME
+    """``file-digests.json`` in the package's cache (:func:`hbt_bench.resources.cache_dir`)."""
+    return cache_dir() / _CACHE_NAME
 
 
 def _model_files(root: Path) -> list[tuple[str, Path]]:

@@ -372,7 +372,7 @@ def test_duplicate_candidates_are_found_once_per_candidate_matrix(mlqar, monkeyp
     langs = tuple(mlqar.languages)
     evaluator = LareqaEvaluator(mlqar)
     store = EmbeddingStore(lambda t, _k, _l: HashNgramEncoder().encode(t), normalize=True, model_name="t/x")
-    subsets = [Subset.parse(f"{lang}-multi", langs) for lang in langs]
+    subsets = [Subset.parse(f"{lang}-multi", langs) for lang in ("de", "zh")]
     prepared = evaluator.prepare(store, subsets)
     calls = []
     real = ranking.duplicate_candidates
@@ -380,7 +380,7 @@ def test_duplicate_candidates_are_found_once_per_candidate_matrix(mlqar, monkeyp
     scores = {s.name: evaluator.score_subset(prepared, s) for s in subsets}
     again = prepared.with_queries(dict(prepared.queries))
     scores_again = {s.name: evaluator.score_subset(again, s) for s in subsets}
-    assert calls == [prepared.pool.shape]  # once for 7 subsets and a second query set
+    assert calls == [prepared.pool.shape]  # once for two subsets and a second query set
     expected = {s.name: evaluator.score_ranks(s, ranking.rank_relevant(
         prepared.queries[s.query_lang][evaluator.relevance(s)[0]], prepared.pool, evaluator.relevance(s)[1]
     )) for s in subsets}  # fmt: skip

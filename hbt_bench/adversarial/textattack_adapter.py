@@ -58,7 +58,7 @@ _MODULE: Any = None
 
 def nltk_data_dir() -> Path:
     """Our private NLTK data dir (stopwords only), under the hbt-bench cache dir."""
-    from hbt_bench.data.sources import cache_dir
+    from hbt_bench.resources import cache_dir
 
     return cache_dir() / "nltk_data"
 

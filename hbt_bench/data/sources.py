@@ -17,6 +17,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from hbt_bench.errors import DataSourceError
+from hbt_bench.resources import CACHE_DIR_ENV, cache_dir
 
 __all__ = [
     "CACHE_DIR_ENV",
@@ -32,7 +33,6 @@ __all__ = [
 ]
 
 DATA_DIR_ENV = "HBT_BENCH_DATA_DIR"
-CACHE_DIR_ENV = "HBT_BENCH_CACHE_DIR"
 
 _CHUNK = 1 << 20  # 1 MiB: bounded memory for hashing, few syscalls
 
@@ -190,16 +190,6 @@ def verify_sha256(
             f"Checksum mismatch for {what}data file {str(p)!r}{source}: expected sha256 {expected}, "
             f"got {actual}. The file is corrupt or a different version; {advice}."
         )
-
-
-def cache_dir() -> Path:
-    """Where downloads go: ``HBT_BENCH_CACHE_DIR`` or the OS cache dir for ``hbt-bench``."""
-    env = os.environ.get(CACHE_DIR_ENV)
-    if env:
-        return Path(env).expanduser()
-    import pooch  # lazy: only the download path needs it
-
-    return Path(pooch.os_cache("hbt-bench"))
 
 
 def resolve_file(dataset: str, lang: str, data_dir: str | Path | None = None) -> Path:
