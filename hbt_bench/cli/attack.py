@@ -12,7 +12,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from hbt_bench.attacks.params import SEARCH_METHODS, AttackParameters
-from hbt_bench.cli.common import add_data_dir, add_model, apply_data_dir
+from hbt_bench.cli.common import add_data_dir, add_model, apply_data_dir, canonical_name
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -119,9 +119,11 @@ def cmd_attack_run(args: argparse.Namespace) -> int:
         recipe=args.recipe,
         seed=args.seed,
     )
+    from hbt_bench.attacks.tasks import ATTACK_TASKS
+
     report = run_targeted_attack(
         args.model,
-        args.task,
+        canonical_name(args.task, ATTACK_TASKS),  # xquad-r = XQuADR; an unknown name is reported below
         params,
         subsets=args.subsets,
         settings=args.settings,
@@ -196,7 +198,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
 
     apply_data_dir(args)
     safe_component(args.version, "--version")  # a folder name: "", ".", "../mlqa-r" would hit other sets
-    datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
+    datasets = [canonical_name(d.strip(), list(SOURCES)) for d in args.datasets.split(",") if d.strip()]
     unknown = [d for d in datasets if d not in SOURCES]
     if unknown or not datasets:
         raise HbtBenchError(

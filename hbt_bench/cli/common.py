@@ -40,16 +40,27 @@ def _name_key(name: str) -> str:
     return "".join(ch for ch in name.lower() if ch.isalnum())
 
 
+def _same_name(value: str, choices: Sequence[str]) -> list[str]:
+    return [c for c in choices if _name_key(c) == _name_key(value)]
+
+
 def resolve_name(value: str, choices: Sequence[str], option: str) -> str:
     """The entry of ``choices`` that ``value`` names, ignoring case, ``-`` and ``_``.
 
     Dataset ids and task names are one namespace for the user: ``xquad-r``, ``XQuADR`` and ``xquadr`` are the
     same thing in every command (``data stats``, ``eval --tasks``, ``attack build/run``).
     """
-    matches = [c for c in choices if _name_key(c) == _name_key(value)]
+    matches = _same_name(value, choices)
     if len(matches) != 1:
         raise HbtBenchError(f"{option}: unknown name {value!r} (choose from {', '.join(choices)})")
     return matches[0]
+
+
+def canonical_name(value: str, choices: Sequence[str]) -> str:
+    """The entry of ``choices`` that ``value`` names (as :func:`resolve_name`), or ``value`` unchanged
+    (the command then reports it with its own message)."""
+    matches = _same_name(value, choices)
+    return matches[0] if len(matches) == 1 else value
 
 
 def dataset_of_task(name: str) -> str:

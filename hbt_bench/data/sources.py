@@ -258,7 +258,7 @@ def _download(source: DatasetSource, pinned: PinnedFile, lang: str) -> Path:
             known_hash=f"sha256:{pinned.sha256}",
             path=root,
             fname=pinned.relpath,
-            progressbar=False,
+            progressbar=True,  # a long first step on a slow line: show it (tqdm)
         )
     except Exception as exc:  # network, HTTP status, hash mismatch, disk: all mean "no usable file"
         raise DataSourceError(

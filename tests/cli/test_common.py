@@ -55,3 +55,13 @@ def test_bad_devices_are_refused_before_anything_loads(device, message):
     with pytest.raises(HbtBenchError, match=f"--device {device}: .*{message}"):
         check_device(device)
     check_device("cpu")  # always fine
+
+
+def test_canonical_name_leaves_unknown_names_to_the_command():
+    from hbt_bench.cli.common import canonical_name
+
+    assert canonical_name("XQuADR", ["xquad-r", "mlqa-r"]) == "xquad-r"
+    assert canonical_name("mlqa_r", ["xquad-r", "mlqa-r"]) == "mlqa-r"
+    assert canonical_name("xquad-r", ["XQuADR", "MLQAR"]) == "XQuADR"
+    assert canonical_name("XQuADR-Adv", ["XQuADR", "MLQAR"]) == "XQuADR-Adv"  # not silently the clean task
+    assert canonical_name("squad", ["xquad-r"]) == "squad"
