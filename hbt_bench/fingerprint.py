@@ -19,12 +19,10 @@ from pathlib import Path
 
 from hbt_bench.atomic import write_text_atomic
 from hbt_bench.errors import HbtBenchError
-from hbt_bench.resources import CACHE_DIR_ENV, cache_dir
+from hbt_bench.resources import cache_dir
 
-__all__ = ["CACHE_ENV", "directory_fingerprint", "fingerprint_cache_path"]
+__all__ = ["directory_fingerprint", "fingerprint_cache_path"]
 
-#: Moves the digest cache (with the rest of the package's cache).
-CACHE_ENV = CACHE_DIR_ENV
 _CACHE_NAME = "file-digests.json"
 _CACHE_FORMAT = 1
 #: Documentation, not the model: a model card edit must not make a new model.

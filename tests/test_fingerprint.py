@@ -12,12 +12,13 @@ import pytest
 from hbt_bench import fingerprint
 from hbt_bench.errors import HbtBenchError
 from hbt_bench.fingerprint import directory_fingerprint
+from hbt_bench.resources import CACHE_DIR_ENV
 
 
 @pytest.fixture
 def cache(tmp_path, monkeypatch):
     folder = tmp_path / "cache"
-    monkeypatch.setenv(fingerprint.CACHE_ENV, str(folder))
+    monkeypatch.setenv(CACHE_DIR_ENV, str(folder))
     return folder / "file-digests.json"
 
 
@@ -88,7 +89,7 @@ def test_a_damaged_cache_is_ignored(tmp_path, cache, content):
 def test_an_unwritable_cache_only_costs_time(tmp_path, monkeypatch):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    monkeypatch.setenv(fingerprint.CACHE_ENV, str(blocker / "cache"))
+    monkeypatch.setenv(CACHE_DIR_ENV, str(blocker / "cache"))
     root = _model(tmp_path / "m")
     assert directory_fingerprint(root).startswith("sha256-")
 

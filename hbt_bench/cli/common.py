@@ -67,10 +67,9 @@ def dataset_of_task(name: str) -> str:
     """The LAReQA dataset id (``xquad-r``) that a task or dataset name (``XQuADR``, ``XQuADR-Adv``) reads."""
     from hbt_bench.data.sources import SOURCES
 
-    key = _name_key(name).removesuffix("adv")
-    for dataset in SOURCES:
-        if _name_key(dataset) == key:
-            return dataset
+    matches = _same_name(_name_key(name).removesuffix("adv"), list(SOURCES))
+    if len(matches) == 1:
+        return matches[0]
     raise HbtBenchError(f"unknown dataset {name!r} (choose from {', '.join(SOURCES)})")
 
 
