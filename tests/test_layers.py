@@ -16,12 +16,12 @@ PACKAGE = Path(__file__).resolve().parents[1] / "hbt_bench"
 #: (layer, module prefixes), bottom first. A module may import its own layer or a lower one.
 LAYERS: tuple[tuple[int, tuple[str, ...]], ...] = (
     (0, ("errors", "paths", "jsonl", "atomic", "resources", "formatting", "version", "fingerprint")),
-    (1, ("data", "metrics", "ranking", "runs")),
-    (2, ("encoders", "evaluate")),
+    (1, ("data", "metrics", "ranking", "runs", "per_query")),
+    (2, ("encoders", "evaluate", "static_ml", "conversion")),
     (3, ("results", "predictions")),
     (4, ("adversarial",)),
     (5, ("plugin",)),
-    (6, ("attacks", "training")),
+    (6, ("attacks", "training", "leaderboard", "reports")),
     (7, ("cli",)),
 )
 #: ``hbt_bench/__init__.py`` is the public facade (``register()``, ``__version__``): it sits above everything,

@@ -41,8 +41,11 @@ DATASETS_HELP = "xquad-r or mlqa-r (XQuADR / MLQAR work too)"
 
 
 def cmd_data_stats(args: argparse.Namespace) -> int:
+    from hbt_bench.cli.data_mmarco import cmd_stats, is_mmarco
     from hbt_bench.data.lareqa import load_lareqa
 
+    if is_mmarco(args.dataset):
+        return cmd_stats(args)
     apply_data_dir(args)
     stats = load_lareqa(dataset_of_task(args.dataset)).stats()
     if args.json:
@@ -369,10 +372,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     # Each area owns its subcommands; these modules import only argparse at module level.
     from hbt_bench.cli.attack import add_commands as add_attack_commands
+    from hbt_bench.cli.data_mmarco import add_commands as add_mmarco_commands
+    from hbt_bench.cli.leaderboard import add_commands as add_leaderboard_commands
+    from hbt_bench.cli.models import add_commands as add_model_commands
+    from hbt_bench.cli.report import add_commands as add_report_commands
     from hbt_bench.cli.train import add_commands as add_training_commands
 
     add_attack_commands(sub)
+    add_model_commands(sub)
+    add_mmarco_commands(sub)
     add_training_commands(sub)
+    add_leaderboard_commands(sub)
+    add_report_commands(sub)
     return parser
 
 

@@ -19,10 +19,12 @@ def add_data_dir(parser: argparse.ArgumentParser) -> None:
 
 
 def add_model(parser: argparse.ArgumentParser) -> None:
+    from hbt_bench.encoders import BUILTIN_ENCODERS  # numpy only; the one list of built-ins
+
     parser.add_argument(
         "--model",
         required=True,
-        help="hub id, local sentence-transformers directory, builtin:<name> (hash-ngram, use-m) "
+        help=f"hub id, local sentence-transformers directory, builtin:<name> ({', '.join(BUILTIN_ENCODERS)}) "
         "or package.module:factory",
     )
 

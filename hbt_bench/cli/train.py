@@ -4,7 +4,7 @@ Only argparse is imported at module level; the commands import what they need wh
 
     hbt-bench train --config examples/train_hybrid.toml [--set sampler.alpha=0.25 ...] [--overwrite]
     hbt-bench train --describe-config          # every config field with its default and meaning
-    hbt-bench sweep --config F --ratios 0,0.25,0.5,0.75,1 --output runs/sweep
+    hbt-bench sweep --config F --ratios 0,0.25,0.5,0.75,1 --output runs/sweep [--seeds 42,43,44]
 
 Several GPUs (``training.batch_size`` is per device; only rank 0 writes)::
 
@@ -87,26 +87,50 @@ def _row(label: str, s: dict) -> str:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from hbt_bench.training.sweep import parse_ratios, run_sweep
+    from hbt_bench.training.sweep import parse_ratios, parse_seeds, run_sweep
 
     ratios = parse_ratios(args.ratios)
+    seeds = parse_seeds(args.seeds) if args.seeds is not None else None
     config = _load(args)
     report = run_sweep(
-        config, ratios, args.output, overwrite=args.overwrite, baseline=args.baseline, log=_log(args.quiet)
+        config,
+        ratios,
+        args.output,
+        seeds=seeds,
+        overwrite=args.overwrite,
+        baseline=args.baseline,
+        log=_log(args.quiet),
     )
     if int(os.environ.get("RANK", "0")) != 0:
         return 0
+    several = len(report["seeds"]) > 1
     print(f"{'run':<22}{'Mono':>8}{'Cross':>8}{'Multi':>8}{'Bias':>9}{'Robustness':>12}")
     if report.get("baseline"):
         for task, s in report["baseline"]["tasks"].items():
             print(_row(f"untrained {task}", s))
     for row in report["runs"]:
+        seed = f" seed={row['seed']}" if several else ""
         for task, s in row.get("tasks", {}).items():
-            print(_row(f"alpha={row['alpha']:g} {task}", s))
+            print(_row(f"alpha={row['alpha']:g}{seed} {task}", s))
+    if several:
+        print(f"mean ± sample sd over seeds {', '.join(map(str, report['seeds']))}:")
+        for group in report["by_alpha"]:
+            for task, stats in group["tasks"].items():
+                print(_spread_row(f"alpha={group['alpha']:g} {task}", stats))
     for task, reason in report["skip_reasons"].items():
         print(f"{task}: skipped, {reason}")
     print(f"wrote {', '.join(report.get('files', []))} under {args.output}")
     return 0
+
+
+def _spread_row(label: str, stats: dict) -> str:
+    """One α's ``mean ± sd`` per metric (the sweep's ``by_alpha`` entry of one task)."""
+    cells = []
+    for metric, digits in (("mono", 4), ("cross", 4), ("multi", 4), ("language_bias", 1), ("robustness", 4)):
+        if metric in stats:
+            m = stats[metric]
+            cells.append(f"{metric} {fmt_score(m['mean'], digits)} ± {fmt_score(m['sd'], digits)}")
+    return f"{label:<22}  " + "; ".join(cells)
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -139,14 +163,21 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     sw = sub.add_parser(
         "sweep",
         parents=[common],
-        help="train and evaluate one model per hybrid ratio alpha; write a summary and a plot",
-        description="One training per alpha (sampler.kind = hybrid), each evaluated on XQuADR and, when "
-        "installed, XQuADR-Adv (or on [evaluation] tasks); writes DIR/alpha-<a>/, DIR/results/, "
-        "DIR/sweep_summary.{json,csv} and DIR/sweep.png.",
+        help="train and evaluate one model per hybrid ratio alpha (and seed); write a summary and a plot",
+        description="One training per alpha and seed (sampler.kind = hybrid), each evaluated on XQuADR "
+        "and, when installed, XQuADR-Adv (or on [evaluation] tasks); writes DIR/alpha-<a>/ (one seed) or "
+        "DIR/alpha-<a>-seed-<s>/ (several), DIR/results/, DIR/sweep_summary.{json,csv}, "
+        "DIR/sweep_by_alpha.csv (mean and sample sd over the seeds) and DIR/sweep.png. Finished runs "
+        "with the same config are reused, so an interrupted sweep resumes.",
     )
     sw.add_argument("--config", required=True, help="TOML config file of the runs")
     sw.add_argument(
         "--ratios", default=DEFAULT_RATIOS, help=f"comma-separated alphas (default {DEFAULT_RATIOS})"
+    )
+    sw.add_argument(
+        "--seeds",
+        help="comma-separated seeds, one run per (alpha, seed), e.g. 42,43,44 (default: the config's seed); "
+        "with several, runs go to DIR/alpha-<a>-seed-<s>/ and the summaries add mean and sample sd per alpha",
     )
     sw.add_argument("--output", required=True, help="output directory of the sweep")
     sw.add_argument(

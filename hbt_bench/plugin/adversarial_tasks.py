@@ -8,7 +8,10 @@ stay clean. Candidate embeddings, and clean or unchanged questions, come from th
 On the first ``evaluate`` call for a model every selected subset is scored under every recipe, one
 recipe at a time (its query matrices are dropped before the next), and the score dicts are kept for
 the remaining per-subset calls mteb makes. The score dict of a subset is described in
-:mod:`hbt_bench.adversarial.scoring`.
+:mod:`hbt_bench.adversarial.scoring`. Each subset's per-query scores (for the leaderboard's paired tests,
+:mod:`hbt_bench.per_query`) are combined the same way: a query's AP (and, pooled, rank distance) is its mean
+over the core recipes scored for the subset, so their mean over queries is the stored ``map``
+(``rank_distance``).
 
 Using these tasks needs no TextAttack: the sets ship as edit scripts applied to the checksummed source.
 """
@@ -33,6 +36,7 @@ from hbt_bench.adversarial.perturbation_sets import (
 )
 from hbt_bench.adversarial.scoring import combine_adversarial
 from hbt_bench.evaluate import Subset
+from hbt_bench.per_query import QueryScores, mean_of
 from hbt_bench.plugin.tasks import (
     LareqaTask,
     MtebSearchEngine,
@@ -67,6 +71,8 @@ class LareqaAdvTask(LareqaTask):
         self.perturbation_set: PerturbationSet | None = None
         self.recipes: dict[str, RecipeSet] = {}
         self._scores: weakref.WeakKeyDictionary[Any, dict[str, dict[str, Any]]] = weakref.WeakKeyDictionary()
+        #: model -> subset -> per-query scores combined over the core recipes (see _combine_per_query)
+        self._per_query: weakref.WeakKeyDictionary[Any, dict[str, QueryScores]] = weakref.WeakKeyDictionary()
 
     @staticmethod
     def _digest(path: Path) -> str:
@@ -104,6 +110,7 @@ class LareqaAdvTask(LareqaTask):
         self.perturbation_set = None
         self.recipes = {}
         self._scores = weakref.WeakKeyDictionary()
+        self._per_query = weakref.WeakKeyDictionary()
         super().unload_data()
 
     def _score_all(
@@ -119,6 +126,7 @@ class LareqaAdvTask(LareqaTask):
         rows = {s.name: ev.relevance(s)[0] for s in subsets}
         clean_scores = {s.name: ev.score_subset(clean, s) for s in subsets}
         by_recipe: dict[str, dict[str, dict[str, float]]] = {s.name: {} for s in subsets}
+        per_query: dict[str, dict[str, QueryScores]] = {s.name: {} for s in subsets}
         fraction: dict[str, dict[str, float]] = {s.name: {} for s in subsets}
         recipes = tqdm(
             self.recipes.items(),
@@ -137,8 +145,10 @@ class LareqaAdvTask(LareqaTask):
                 if s.query_lang not in queries:
                     continue
                 by_recipe[s.name][rid] = ev.score_subset(prepared, s)
+                per_query[s.name][rid] = ev.per_query[s.name]
                 status = np.asarray(recipe.statuses[s.query_lang])[rows[s.name]]
                 fraction[s.name][rid] = float(np.mean(status == "perturbed"))
+        self._per_query[model] = self._combine_per_query(per_query)
         return self._combine(clean_scores, by_recipe, fraction)
 
     def _fractions(self, subsets: Sequence[Subset]) -> dict[str, dict[str, float]]:
@@ -165,6 +175,20 @@ class LareqaAdvTask(LareqaTask):
             name: combine_adversarial(clean_scores[name], by_recipe[name], core, fraction[name])
             for name in clean_scores
         }
+
+    def _combine_per_query(
+        self, by_recipe: Mapping[str, Mapping[str, QueryScores]]
+    ) -> dict[str, QueryScores]:
+        """Per subset, each query's scores averaged over the core recipes scored for it: the recipes that
+        :func:`combine_adversarial` averages (so the mean over queries is the stored score)."""
+        assert self.perturbation_set is not None
+        core = self.perturbation_set.core_recipes
+        out = {}
+        for name, recipes in by_recipe.items():
+            core_here = [rid for rid in core if rid in recipes]
+            if core_here:  # none: combine_adversarial refuses the subset
+                out[name] = mean_of([recipes[rid] for rid in core_here], what=f"{self.metadata.name} {name}")
+        return out
 
     def _score_search(self, engine: MtebSearchEngine, on_run: Any) -> dict[str, dict[str, Any]]:
         """A search model: each candidate set indexed once, then searched with the clean questions and
@@ -202,6 +226,14 @@ class LareqaAdvTask(LareqaTask):
             s.name: {rid: strip[rid][s.name] for rid in strip if s.name in strip[rid]} for s in subsets
         }
         out = self._combine(clean, by_recipe, self._fractions(subsets))
+        per_query = ev.per_query_by_set
+        combined = self._combine_per_query(
+            {
+                s.name: {rid: per_query[rid][s.name] for rid in strip if s.name in per_query[rid]}
+                for s in subsets
+            }
+        )
+        ev.per_query.update(combined)  # what evaluate records for each subset
         for name, scores in out.items():
             scores["search_depth"] = depth[name]
             scores["search_unreturned_relevant"] = missing[name]
@@ -223,6 +255,10 @@ class LareqaAdvTask(LareqaTask):
         if all_scores is None:
             all_scores = self._score_all(model, split, encode_kwargs)
             self._scores[model] = all_scores
+        assert self.evaluator is not None
+        # What evaluate records for the subset: this model's combined per-query scores (the evaluator's
+        # own entry holds the last recipe scored).
+        self.evaluator.per_query[subset.name] = self._per_query[model][subset.name]
         return dict(all_scores[subset.name])
 
     def _statistics_query_sets(self, lang: str) -> list[tuple[str, Sequence[str]]]:

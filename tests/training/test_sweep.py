@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import statistics
 from pathlib import Path
 
 import pytest
@@ -239,3 +240,225 @@ def test_a_failed_baseline_swap_keeps_the_previous_base(
     assert (base / "base.toml").read_text(encoding="utf-8") == "previous base\n"
     assert (base / "model" / "weights").read_text(encoding="utf-8") == "old weights\n"
     assert sorted(p.name for p in out.iterdir()) == ["base"]  # no staged or backup folder left
+
+
+# --- several seeds: mean ± sample sd per α ----------------------------------------------------------
+
+
+def test_mean_sd_is_the_sample_sd_of_the_seeds() -> None:
+    """Hand numbers: .5 / .6 / .7 have mean .6 and sample sd sqrt((.01 + 0 + .01) / 2) = .1."""
+    import statistics
+
+    from hbt_bench.training.sweep import aggregate, mean_sd
+
+    stats = mean_sd([0.5, 0.6, 0.7])
+    assert stats["n"] == 3 and stats["mean"] == pytest.approx(0.6, abs=1e-15)
+    assert stats["sd"] == pytest.approx(0.1, abs=1e-15)
+    assert stats["sd"] == pytest.approx(statistics.stdev([0.5, 0.6, 0.7]), abs=1e-15)
+    assert mean_sd([0.25]) == {"mean": 0.25, "sd": None, "n": 1}  # one seed: no spread
+
+    def run(alpha: float, seed: int, mono: float, bias: float, robust: float | None = None) -> dict:
+        adv = {} if robust is None else {"XQuADR-Adv": {"mono": mono, "robustness": robust}}
+        return {
+            "alpha": alpha,
+            "seed": seed,
+            "tasks": {"XQuADR": {"mono": mono, "language_bias": bias}} | adv,
+        }
+
+    rows = [
+        run(1.0, 42, 0.44, 10400.0, 0.90),
+        run(0.0, 42, 0.29, 8300.0),
+        run(1.0, 43, 0.45, 10500.0, 0.80),
+        run(0.0, 43, 0.30, 8250.0),
+        run(1.0, 44, 0.43, 10450.0),  # robustness of one seed missing: n 2 for it
+        run(0.0, 44, 0.28, 8350.0),
+    ]
+    one, zero = aggregate(rows)
+    assert (one["alpha"], one["seeds"], one["n"]) == (1.0, [42, 43, 44], 3)
+    assert zero["tasks"]["XQuADR"]["mono"]["mean"] == pytest.approx(0.29)
+    assert zero["tasks"]["XQuADR"]["mono"]["sd"] == pytest.approx(0.01)  # .30 / .29 / .28
+    assert one["tasks"]["XQuADR"]["language_bias"]["sd"] == pytest.approx(50.0)  # 10400 / 10450 / 10500
+    robust = one["tasks"]["XQuADR-Adv"]["robustness"]
+    assert robust["n"] == 2 and robust["mean"] == pytest.approx(0.85)
+    assert robust["sd"] == pytest.approx(0.1 / 2**0.5)  # two values .1 apart: sd = .1 / sqrt(2)
+    assert "XQuADR-Adv" not in zero["tasks"]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("42,x", "not an integer"),
+        ("1.5", "not an integer"),
+        ("-1", "outside"),
+        ("7,7", "twice"),
+        (" ,", "no seed"),
+    ],
+)
+def test_seed_errors(text: str, message: str) -> None:
+    from hbt_bench.training.sweep import parse_seeds
+
+    with pytest.raises(HbtBenchError, match=f"--seeds: .*{message}"):
+        parse_seeds(text)
+    assert parse_seeds("42, 43,44") == [42, 43, 44]
+
+
+def test_plot_with_seeds_and_csv_by_alpha(tmp_path: Path) -> None:
+    """Several runs per α become one point with an error bar; the per-α CSV has mean and sd columns and
+    the baseline first."""
+    import statistics
+
+    from hbt_bench.training.sweep import _csv_by_alpha, aggregate
+
+    def tasks(a: float, s: int) -> dict:
+        clean = {"mono": 0.5 + a / 10 + s / 100, "cross": 0.3, "multi": 0.2, "language_bias": 300.0 - s}
+        adv = {"mono": 0.4, "cross": 0.2, "multi": 0.1, "language_bias": 320.0, "robustness": 0.8 + s / 50}
+        return {"XQuADR": clean, "XQuADR-Adv": adv}
+
+    rows = [{"alpha": a, "seed": s, "tasks": tasks(a, s)} for a in (0.0, 0.5, 1.0) for s in (1, 2, 3)]
+    base = {"alpha": None, "tasks": {"XQuADR": {"mono": 0.33, "language_bias": 310.0}}}
+    path = plot_sweep(rows, tmp_path / "p.png", tasks=["XQuADR", "XQuADR-Adv"], baseline=base)
+    assert path.read_bytes()[:8] == PNG_MAGIC
+    table = list(
+        csv.DictReader(_csv_by_alpha(aggregate(rows), ["XQuADR", "XQuADR-Adv"], baseline=base).splitlines())
+    )
+    assert [r["alpha"] for r in table] == ["base", "0.0", "0.5", "1.0"] and table[0]["n"] == "1"
+    assert table[0]["XQuADR.mono.mean"] == "0.33" and table[0]["XQuADR.mono.sd"] == ""
+    assert float(table[2]["XQuADR.mono.mean"]) == pytest.approx(statistics.fmean([0.56, 0.57, 0.58]))
+    assert float(table[2]["XQuADR.mono.sd"]) == pytest.approx(statistics.stdev([0.56, 0.57, 0.58]))
+    assert float(table[3]["XQuADR-Adv.robustness.sd"]) == pytest.approx(0.02)  # .82 / .84 / .86
+    assert table[0]["XQuADR-Adv.robustness.mean"] == ""  # the baseline was not scored on it
+
+
+@pytest.mark.usefixtures("one_torch_thread", "no_adv_task")
+def test_seeds_layout_resume_and_spread(
+    tmp_path: Path, shared_data: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """One run per (α, seed) in alpha-<a>-seed-<s>/ (a single seed keeps alpha-<a>/, reused when the sweep
+    grows), unique model names, a killed sweep continues where it stopped, and the per-α numbers are
+    the mean and sample sd of the runs' stored scores."""
+    import statistics
+    import tomllib
+
+    from mteb.results import TaskResult
+
+    from hbt_bench.plugin.benchmark import setting_scores
+    from hbt_bench.training import recipe
+
+    out = tmp_path / "sweep"
+    sets = smoke_sets(tmp_path, shared_data, "training.max_steps=1", "data.0.limit=40")
+    config = load_config(SMOKE, sets)  # seed 7
+    single = run_sweep(config, [0.5], out)
+    assert single["seeds"] == [7] and single["runs"][0]["seed"] == 7
+    assert sorted(p.name for p in out.glob("alpha-*")) == ["alpha-0.5"]  # one seed: the old layout
+    assert single["by_alpha"][0]["tasks"]["XQuADR"]["mono"]["sd"] is None
+
+    real_train = recipe.train
+    trained: list[int] = []
+
+    def killed_at_seed_9(cfg, **kwargs):
+        if cfg.seed == 9:
+            raise KeyboardInterrupt  # the sweep is killed while training its third run
+        trained.append(cfg.seed)
+        return real_train(cfg, **kwargs)
+
+    monkeypatch.setattr(recipe, "train", killed_at_seed_9)
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(config, [0.5], out, seeds=[7, 8, 9])
+    assert trained == [8]  # seed 7 is the single-seed run, reused
+    monkeypatch.setattr(recipe, "train", real_train)
+    weights = {d: out / d / "model" / "model.safetensors" for d in ("alpha-0.5", "alpha-0.5-seed-8")}
+    stamps = {d: w.stat().st_mtime_ns for d, w in weights.items()}
+
+    argv = ["sweep", "--config", str(SMOKE), "--ratios", "0.5", "--seeds", "7,8,9", "--output", str(out)]
+    argv += ["--quiet", *(item for s in sets for item in ("--set", s))]
+    assert main(argv) == 0
+    assert {d: w.stat().st_mtime_ns for d, w in weights.items()} == stamps  # not retrained
+    printed = capsys.readouterr().out
+    assert "alpha=0.5 seed=9 XQuADR" in printed and "mean ± sample sd over seeds 7, 8, 9" in printed
+
+    report = json.loads((out / "sweep_summary.json").read_text())
+    runs = report["runs"]
+    assert report["seeds"] == [7, 8, 9] and [r["seed"] for r in runs] == [7, 8, 9]
+    assert [r["run_dir"] for r in runs] == ["alpha-0.5", "alpha-0.5-seed-8", "alpha-0.5-seed-9"]
+    assert len({r["model_name"] for r in runs}) == 3
+    values: dict[str, list[float]] = {}
+    for r in runs:
+        config_toml = tomllib.loads((out / r["run_dir"] / "config.toml").read_text())
+        assert config_toml["seed"] == r["seed"] and config_toml["sampler"]["alpha"] == 0.5
+        [path] = [out / f for f in r["result_files"] if f.endswith("XQuADR.json")]
+        assert r["model_name"].replace("/", "__") in str(path)
+        for key, value in setting_scores(TaskResult.from_disk(path)).items():
+            values.setdefault(key, []).append(value)
+    [group] = report["by_alpha"]
+    assert group["n"] == 3 and group["seeds"] == [7, 8, 9]
+    for key in ("mono", "cross", "multi", "language_bias"):
+        stats = group["tasks"]["XQuADR"][key]
+        assert stats["mean"] == pytest.approx(statistics.fmean(values[key]), rel=1e-12), key
+        assert stats["sd"] == pytest.approx(statistics.stdev(values[key]), rel=1e-12), key
+    assert any(group["tasks"]["XQuADR"][k]["sd"] > 0 for k in ("mono", "cross", "multi"))  # seeds differ
+    with (out / "sweep_by_alpha.csv").open() as handle:
+        [row] = list(csv.DictReader(handle))
+    assert row["n"] == "3" and float(row["XQuADR.mono.sd"]) == pytest.approx(statistics.stdev(values["mono"]))
+    assert (out / "sweep.png").read_bytes()[:8] == PNG_MAGIC
+
+    # back to one seed: alpha-0.5/ holds seed 7, so seed 8 is found in its seeded folder, not retrained
+    messages: list[str] = []
+    monkeypatch.setattr(recipe, "train", lambda *a, **k: pytest.fail("retrained a finished run"))
+    eight = run_sweep(load_config(SMOKE, [*sets, "seed=8"]), [0.5], out, log=messages.append)
+    assert eight["runs"][0]["run_dir"] == "alpha-0.5-seed-8" and "reusing the finished run" in messages[0]
+    assert eight["runs"][0]["tasks"] == runs[1]["tasks"]
+
+    changed = load_config(SMOKE, [*sets, "training.learning_rate=1e-4"])
+    monkeypatch.setattr(recipe, "train", lambda *a, **k: pytest.fail("trained before refusing"))  # still
+    with pytest.raises(TrainingConfigError, match=r"alpha-0\.5-seed-8 holds a run with a different config"):
+        run_sweep(changed, [0.25, 0.5], out, seeds=[8, 10])  # refused before training alpha 0.25
+
+
+def test_stored_sweeps_still_load(tmp_path: Path) -> None:
+    """The committed single-seed summaries (no seed, no by_alpha) aggregate and plot, and the table script
+    pools the three GPU sweeps into the mean ± sd that leaderboard/training/README.md shows."""
+    import importlib.util
+
+    from hbt_bench.training.sweep import _csv_by_alpha, aggregate
+
+    root = Path(__file__).resolve().parents[2]
+    stored = sorted(p.parent for p in (root / "leaderboard" / "training").glob("*/sweep_summary.json"))
+    assert len(stored) >= 2
+    reports = {s: json.loads((s / "sweep_summary.json").read_text(encoding="utf-8")) for s in stored}
+    multi_seed = [s for s, r in reports.items() if "by_alpha" in r]
+    for sweep in multi_seed:  # written with --seeds: by_alpha is the mean over the runs of each alpha
+        report = reports[sweep]
+        for group in report["by_alpha"]:
+            runs = [r for r in report["runs"] if r["alpha"] == group["alpha"]]
+            assert group["n"] == len(runs) == len(report["seeds"])
+            assert group["tasks"]["XQuADR"]["mono"]["mean"] == pytest.approx(
+                statistics.fmean(r["tasks"]["XQuADR"]["mono"] for r in runs)
+            )
+    stored = [s for s in stored if s not in multi_seed]
+    for sweep in stored:
+        report = reports[sweep]
+        groups = aggregate(report["runs"])
+        assert [g["alpha"] for g in groups] == [float(r["alpha"]) for r in report["runs"]]
+        for group, run in zip(groups, report["runs"], strict=True):
+            assert group["n"] == 1 and group["seeds"] == [None]
+            assert group["tasks"]["XQuADR"]["mono"] == {
+                "mean": run["tasks"]["XQuADR"]["mono"],
+                "sd": None,
+                "n": 1,
+            }
+        assert _csv_by_alpha(groups, report["tasks"], baseline=report.get("baseline")).startswith("alpha,n,")
+    report = json.loads((stored[0] / "sweep_summary.json").read_text(encoding="utf-8"))
+    plot = plot_sweep(
+        report["runs"], tmp_path / "old.png", tasks=report["tasks"], baseline=report["baseline"]
+    )
+    assert plot.read_bytes()[:8] == PNG_MAGIC
+
+    spec = importlib.util.spec_from_file_location("sweep_table", root / "benchmarks" / "sweep_table.py")
+    sweep_table = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sweep_table)
+    gpu = [root / "leaderboard" / "training" / f"minilm-mlqar-gpu{s}" for s in ("", "-seed43", "-seed44")]
+    text = sweep_table.table(gpu, "XQuADR")
+    # the README row, written when the table was first made
+    assert "| 0.5 | 3 | 0.3699 ± 0.0018 | 0.1175 ± 0.0003 | 0.0940 ± 0.0001 | 8939.0 ± 11.8 |" in text
+    with pytest.raises(SystemExit, match="given twice"):
+        sweep_table.table([gpu[0], gpu[0]], "XQuADR")

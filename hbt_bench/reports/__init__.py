@@ -1,0 +1,1 @@
+"""Reports that read stored mteb results and compare them (layer 6: reads plugin/ helpers, imports lazily)."""
