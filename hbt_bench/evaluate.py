@@ -15,6 +15,14 @@ Settings (LAReQA, arXiv 2004.05484; arXiv 2408.10536 section 3.2), for languages
   dataset; every language's answer sentence is relevant. Language bias (rank distance) is
   reported here.
 
+The pool is every language's candidates in the corpus's language order (``LareqaCorpus.languages``: the
+order given to :func:`~hbt_bench.data.lareqa.load_lareqa`; a task always uses its definition's order, so
+``XQuADR(languages=["en", "de"])`` pools de before en). Ranks follow :mod:`hbt_bench.ranking`: float32
+scores, exact ties broken by pool position. So an ``X-multi`` score can depend on that order where a
+relevant candidate ties another language's candidate (exactly, or after float32 rounding, which also
+depends on a candidate's column in the product); mono and cross subsets rank one language and cannot.
+To reproduce a task's pooled numbers bit for bit, load the corpus in the task's language order.
+
 This module imports no mteb, torch or encoder code; :mod:`hbt_bench.plugin.tasks` adapts it to mteb.
 """
 

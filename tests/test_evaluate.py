@@ -12,7 +12,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from hbt_bench.data.lareqa import load_lareqa
+from hbt_bench.data.lareqa import Candidate, LareqaCorpus, LareqaLanguage, Question, load_lareqa
 from hbt_bench.encoders import HashNgramEncoder
 from hbt_bench.errors import EncoderOutputError
 from hbt_bench.evaluate import (
@@ -385,3 +385,49 @@ def test_duplicate_candidates_are_found_once_per_candidate_matrix(mlqar, monkeyp
         prepared.queries[s.query_lang][evaluator.relevance(s)[0]], prepared.pool, evaluator.relevance(s)[1]
     )) for s in subsets}  # fmt: skip
     assert scores == expected == scores_again
+
+
+def _toy_corpus(order: tuple[str, ...]) -> LareqaCorpus:
+    """One parallel question in en and de; the de answer has the same text as a wrong en sentence.
+
+    Texts index the vectors of :func:`_store_of`: "0" = (1, 0) (both questions and the en answer
+    "1" = (1, 0)), "2" = (3, 4) (the de answer and the wrong en sentence: one vector, an exact tie),
+    "3" = (0, 1). Query "0" scores the en answer 1.0, both "2" candidates 0.6, "3" 0.0.
+    """
+
+    def lang(code: str, cands: tuple[str, str], answer: int) -> LareqaLanguage:
+        return LareqaLanguage(
+            lang=code,
+            source=f"toy/{code}.json",
+            questions=(Question(qid="q1", lang=code, text="0", answer_uid=f"{code}_0_{answer}"),),
+            candidates=tuple(
+                Candidate(uid=f"{code}_0_{i}", lang=code, text=t, context=" ".join(cands))
+                for i, t in enumerate(cands)
+            ),
+        )
+
+    langs = {"en": lang("en", ("1", "2"), 0), "de": lang("de", ("2", "3"), 0)}
+    return LareqaCorpus(name="toy", languages={code: langs[code] for code in order})
+
+
+@pytest.mark.parametrize(
+    ("order", "de_answer_rank", "expected_ap"),
+    [
+        # pool de_0_0 de_0_1 en_0_0 en_0_1, scores .6 0 1 .6: en answer rank 1, de answer 1 + 1 = 2
+        (("de", "en"), 2, (1 / 1 + 2 / 2) / 2),
+        # pool en_0_0 en_0_1 de_0_0 de_0_1, scores 1 .6 .6 0: de answer 1 + 1 + 1 (tied en_0_1 first) = 3
+        (("en", "de"), 3, (1 / 1 + 2 / 3) / 2),
+    ],
+)
+def test_pooled_ties_break_by_pool_position_in_the_corpus_language_order(order, de_answer_rank, expected_ap):
+    """Pins the convention: the pool is the corpus's languages in their order, and a candidate tied exactly
+    with a relevant one ranks before it when it comes earlier in that pool. So a tie across languages
+    makes X-multi scores depend on the language order (the tasks always use their definition's); mono and
+    cross subsets rank one language and do not."""
+    vectors = np.array([[1, 0], [1, 0], [3, 4], [0, 1]], dtype=np.float32)
+    evaluator = LareqaEvaluator(_toy_corpus(order))
+    assert evaluator.languages == order
+    scores = evaluator.score(_store_of(vectors), [Subset.parse(n, order) for n in ("en-multi", "en-de")])
+    assert scores["en-multi"]["map"] == pytest.approx(expected_ap, abs=1e-12)
+    assert scores["en-multi"]["rank_distance"] == de_answer_rank - 1  # the en answer ranks first
+    assert scores["en-de"]["map"] == 1.0  # the de pool alone: its answer (.6) beats "3" (0)

@@ -33,7 +33,7 @@ import html
 import math
 import re
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -127,15 +127,24 @@ def _num(value: Any, where: str) -> float | None:
     return float(value)
 
 
+def _entries_with_ids(
+    board: Mapping[str, Any], key: str, what: str
+) -> Iterator[tuple[int, str, Mapping, str]]:
+    """``board[key]``'s items as (index, where, mapping, id), refusing a repeated id (columns and rows)."""
+    seen: set[str] = set()
+    for i, raw in enumerate(_list(_get(board, key, ""), f"[{key!r}]")):
+        where = f"[{key!r}][{i}]"
+        item = _mapping(raw, where)
+        item_id = _str(_get(item, "id", where), f"{where}['id']")
+        if item_id in seen:
+            raise _fail(f"{where}['id']", f"{what} {item_id!r} appears twice")
+        seen.add(item_id)
+        yield i, where, item, item_id
+
+
 def _columns(board: Mapping[str, Any]) -> list[_Column]:
-    columns, seen = [], set()
-    for i, raw in enumerate(_list(_get(board, "columns", ""), "['columns']")):
-        where = f"['columns'][{i}]"
-        col = _mapping(raw, where)
-        cid = _str(_get(col, "id", where), f"{where}['id']")
-        if cid in seen:
-            raise _fail(f"{where}['id']", f"column {cid!r} appears twice")
-        seen.add(cid)
+    columns = []
+    for _, where, col, cid in _entries_with_ids(board, "columns", "column"):
         columns.append(
             _Column(
                 id=cid,
@@ -165,14 +174,8 @@ def _diff(value: Any, where: str) -> dict[str, Any] | None:
 
 
 def _rows(board: Mapping[str, Any], column_ids: set[str]) -> list[_Row]:
-    rows, seen = [], set()
-    for i, raw in enumerate(_list(_get(board, "rows", ""), "['rows']")):
-        where = f"['rows'][{i}]"
-        row = _mapping(raw, where)
-        rid = _str(_get(row, "id", where), f"{where}['id']")
-        if rid in seen:
-            raise _fail(f"{where}['id']", f"row {rid!r} appears twice")
-        seen.add(rid)
+    rows = []
+    for i, where, row, rid in _entries_with_ids(board, "rows", "row"):
         kind = _get(row, "kind", where)
         if kind not in ("measured", "reported"):
             raise _fail(f"{where}['kind']", f"expected 'measured' or 'reported', got {kind!r}")

@@ -1,6 +1,7 @@
 """The board as tables: Markdown (LEADERBOARD.md, the README sections) and the terminal (plain or rich).
 
-One table per column group; measured rows first (the baseline marked), each cell the value and, for every
+One table per column group; measured rows first, ranked by the group's pooled (multi) column (the baseline
+marked), each cell the value and, for every
 other measured row, its difference from the baseline: ``*`` where the Holm-corrected paired test is
 significant, no mark where it is not, and ``(n.t.)`` where no test was possible (no per-query scores on
 both sides). The paper's reported rows follow in a table of their own: never ranked with measured rows.
@@ -11,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["group_tables", "markdown", "terminal"]
+__all__ = ["group_tables", "markdown", "ranking_column", "terminal"]
 
 GROUP_TITLES = {"clean": "Clean", "adversarial": "Adversarial (HBT-Adv)", "domain-shift": "Domain shift"}
 
@@ -39,8 +40,23 @@ def _cell(row: Mapping[str, Any], column: Mapping[str, Any], base: Mapping[str, 
     return f"{text} ({delta:+.{digits}f}{'*' if diff['significant'] else ''})"
 
 
+def ranking_column(columns: Sequence[Mapping[str, Any]]) -> Mapping[str, Any]:
+    """The column a group's measured rows are ranked by: its first pooled (multi) column, the paper's hardest
+    setting (every language competes in one candidate pool), else its first column."""
+    return next((c for c in columns if c.get("setting") == "multi"), columns[0])
+
+
+def _ranked(rows: Sequence[Mapping[str, Any]], column: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """Best first by ``column`` (its direction), rows without a value last; ties keep board order."""
+    sign = -1.0 if column["higher_is_better"] else 1.0
+    scored = [r for r in rows if r["scores"].get(column["id"]) is not None]
+    unscored = [r for r in rows if r["scores"].get(column["id"]) is None]
+    return sorted(scored, key=lambda r: sign * r["scores"][column["id"]]) + unscored
+
+
 def group_tables(board: Mapping[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
-    """(title, header, rows) per column group and kind, in board order."""
+    """(title, header, rows) per column group and kind; measured rows ranked by the group's
+    :func:`ranking_column`, reported rows in board order (never ranked)."""
     rows = board["rows"]
     base = next((r for r in rows if r["id"] == board.get("baseline")), None)
     out = []
@@ -56,6 +72,10 @@ def group_tables(board: Mapping[str, Any]) -> list[tuple[str, list[str], list[li
             ]
             if not chosen:
                 continue
+            if kind == "measured":
+                key = ranking_column(columns)
+                chosen = _ranked(chosen, key)
+                suffix = f" (ranked by {key['label']})"
             header = ["model", *(c["label"] for c in columns)]
             body = []
             for row in chosen:

@@ -437,11 +437,25 @@ def test_subsets_gives_the_standard_scores_of_just_those_subsets(shared_data, tm
 
 
 def test_device_reaches_the_model_loader(shared_data, monkeypatch):
+    """``--device`` reaches the loader of a built-in (its own path to mteb) and of any other spec."""
     import hbt_bench.encoders as encoders
+    import hbt_bench.plugin.models as plugin_models
 
-    seen = []
-    real = encoders.load_model
-    monkeypatch.setattr(encoders, "load_model", lambda spec, device=None: seen.append(device) or real(spec))
-    args = ["eval", "--model", "builtin:hash-ngram", "--tasks", "XQuADR", "--languages", "th", "--quiet"]
-    assert main([*args, "--device", "cpu", "--data-dir", str(shared_data)]) == 0
-    assert seen == ["cpu"]
+    seen: list[tuple[str, str | None]] = []
+    real_builtin, real_load = plugin_models.load_builtin, encoders.load_model
+
+    def builtin(key, *, device=None, **kwargs):
+        seen.append((key, device))
+        return real_builtin(key, device=device, **kwargs)
+
+    def load(spec, *, device=None):
+        seen.append((spec, device))
+        return real_load("builtin:hash-ngram")
+
+    monkeypatch.setattr(plugin_models, "load_builtin", builtin)
+    monkeypatch.setattr(encoders, "load_model", load)
+    args = ["eval", "--tasks", "XQuADR", "--languages", "th", "--quiet", "--data-dir", str(shared_data)]
+    assert main([*args, "--model", "builtin:hash-ngram", "--device", "cpu"]) == 0
+    assert seen == [("hash-ngram", "cpu")]
+    assert main([*args, "--model", "some/hub-model", "--device", "cpu"]) == 0
+    assert seen[1:] == [("some/hub-model", "cpu")]

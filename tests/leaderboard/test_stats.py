@@ -92,3 +92,53 @@ def test_test_cache_reuses_only_the_exact_computation(tmp_path, monkeypatch):
     path.write_text("{half", encoding="utf-8")
     with pytest.raises(HbtBenchError, match=str(path)):
         stats.TestCache.load(path)
+
+
+def test_weighted_exact_enumeration_at_the_largest_exact_n():
+    # 2**13 = 8192 <= 9999 resamples: every flip is enumerated, so p is exact (no +1, no randomness)
+    rng = np.random.default_rng(11)
+    x, y, w = rng.random(13), rng.random(13), rng.random(13) + 0.5
+    v = w / w.sum() * (x - y)
+    obs = v.sum()
+    null = np.array([np.dot(s, v) for s in itertools.product((1, -1), repeat=13)])
+    tol = 1e-12
+    expected = min(1.0, 2 * min(np.mean(null <= obs + tol), np.mean(null >= obs - tol)))
+    assert paired_test(x, y, w).p == pytest.approx(expected)
+    assert paired_test(x, y, w, seed=1).p == paired_test(x, y, w).p  # no randomness when exact
+
+
+@pytest.mark.parametrize("shift", [0.0, 0.02, 0.05])
+def test_random_flips_agree_with_scipy_within_monte_carlo_error(shift):
+    """Large n (random flips): p and interval agree with scipy's permutation_test / bootstrap up to the
+    Monte-Carlo error of 9,999 resamples (sd of a p near .05 is ~.002; the tolerance is 5 sd)."""
+    stats = pytest.importorskip("scipy.stats")
+    rng = np.random.default_rng(3)
+    x = rng.random(400)
+    y = x - shift + rng.normal(0, 0.3, 400)
+    ours = paired_test(x, y)
+    ref = stats.permutation_test(
+        (x, y),
+        lambda a, b, axis=-1: np.mean(a - b, axis=axis),
+        permutation_type="samples",
+        vectorized=True,
+        n_resamples=9999,
+        rng=np.random.default_rng(5),
+    )
+    sd = np.sqrt(max(ref.pvalue * (1 - ref.pvalue), 0.01) / 9999) * 2
+    assert ours.p == pytest.approx(ref.pvalue, abs=5 * sd + 1e-4)
+    boot = stats.bootstrap(
+        (x - y,), np.mean, n_resamples=9999, method="percentile", rng=np.random.default_rng(5)
+    )
+    width = boot.confidence_interval.high - boot.confidence_interval.low
+    assert ours.ci[0] == pytest.approx(boot.confidence_interval.low, abs=0.03 * width)
+    assert ours.ci[1] == pytest.approx(boot.confidence_interval.high, abs=0.03 * width)
+
+
+def test_a_null_difference_is_not_significant_and_a_real_one_is():
+    rng = np.random.default_rng(8)
+    x = rng.random(5000)
+    y = x + rng.normal(0, 0.1, 5000)  # pure noise around x
+    assert paired_test(x, y).p > 0.05
+    assert paired_test(x + 0.01, x + rng.normal(0, 0.1, 5000)).p < 1e-3
+    with pytest.raises(ValueError, match="n_resamples"):
+        paired_test(x, y, n_resamples=0)
