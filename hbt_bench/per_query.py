@@ -35,6 +35,7 @@ __all__ = [
     "SUFFIX",
     "PerQueryError",
     "QueryScores",
+    "check_matches_result",
     "clear",
     "decode",
     "encode",
@@ -174,6 +175,35 @@ def side_file_bytes(result: Any) -> bytes | None:
             return None
         subsets[entry["hf_subset"]] = rec
     return encode(result.task_name, result.dataset_revision, split, subsets) if subsets else None
+
+
+def check_matches_result(
+    doc: Mapping[str, Any], revision: Any, entries: Mapping[str, Mapping[str, Any]], path: str | Path
+) -> None:
+    """Raise :class:`PerQueryError` naming ``path`` unless the decoded side file ``doc`` belongs to the result
+    beside it: the same dataset revision, and every subset's per-query means equal to the stored ``map`` /
+    ``rank_distance`` (mteb rounds stored scores to 6 decimals). A side file left behind by an earlier run of
+    another revision, or beside a result re-saved without one, would otherwise test numbers that no longer
+    stand behind the board's values."""
+    if doc.get("dataset_revision") != revision:
+        raise PerQueryError(
+            f"{path}: per-query file of dataset revision {doc.get('dataset_revision')!r} beside a result of "
+            f"{revision!r} (stale); re-run the evaluation or move it away"
+        )
+    for name, sub in doc["subsets"].items():
+        entry = entries.get(name)
+        if entry is None:
+            raise PerQueryError(f"{path}: subset {name!r} is not in the result beside it (stale)")
+        for key, stored_key in MEASURE_KEYS.items():
+            values = sub.get(key)
+            if values is None or stored_key not in entry or not values:
+                continue
+            mean, stored = math.fsum(values) / len(values), float(entry[stored_key])
+            if abs(mean - stored) > 1e-6 + 1e-9 * abs(stored):
+                raise PerQueryError(
+                    f"{path}: subset {name!r}: the mean {key} {mean:.6f} is not the stored {stored_key} "
+                    f"{stored:.6f} (stale); re-run the evaluation or move it away"
+                )
 
 
 def decode(path: str | Path) -> dict[str, Any]:

@@ -20,7 +20,7 @@ import numpy as np
 from hbt_bench.errors import HbtBenchError
 from hbt_bench.leaderboard.registry import Registry, Row
 from hbt_bench.leaderboard.stats import ALPHA, TEST_DESCRIPTION, TestCache, holm
-from hbt_bench.per_query import decode, side_path
+from hbt_bench.per_query import check_matches_result, decode, side_path
 
 __all__ = ["BoardError", "build_board", "known_tasks", "read_result", "scan_results"]
 
@@ -116,9 +116,12 @@ def _load_row_results(folder: Path, tasks: Mapping[str, str]) -> dict[str, dict[
             continue
         if path.stem not in tasks:
             raise BoardError(f"{path}: result file of unknown task {path.stem!r} (known: {', '.join(tasks)})")
-        out[path.stem] = read_result(path)
+        out[path.stem] = result = read_result(path)
         pq = side_path(path)
-        out[path.stem]["per_query"] = decode(pq)["subsets"] if pq.is_file() else None
+        doc = decode(pq) if pq.is_file() else None
+        if doc is not None:
+            check_matches_result(doc, result["revision"], result["subsets"], pq)
+        result["per_query"] = doc["subsets"] if doc is not None else None
     return out
 
 

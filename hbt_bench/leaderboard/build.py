@@ -80,6 +80,28 @@ def render(
     return board, text
 
 
+def _refuse_foreign_outputs(out: Path) -> None:
+    """Raise before anything is written when ``out`` holds a ``site/`` or ``LEADERBOARD.md`` that no build
+    wrote: the build replaces both, and must never replace what it did not create."""
+    site, md = out / "site", out / "LEADERBOARD.md"
+    if site.exists() or site.is_symlink():
+        try:
+            doc = json.loads((site / "board.json").read_text(encoding="utf-8"))
+            ours = isinstance(doc, dict) and "hbt_bench" in (doc.get("generated") or {})
+        except (OSError, ValueError, TypeError):
+            ours = False
+        if not ours or site.is_symlink() or not site.is_dir():
+            raise HbtBenchError(
+                f"{site}: exists and was not written by `hbt-bench leaderboard build` (no board.json of "
+                "ours); move it away or pass another --out"
+            )
+    if md.exists() and not md.read_text(encoding="utf-8", errors="replace").startswith(HEADER):
+        raise HbtBenchError(
+            f"{md}: exists and was not written by `hbt-bench leaderboard build` (no generated header); "
+            "move it away or pass another --out"
+        )
+
+
 def build(
     registry_path: str | Path,
     *,
@@ -92,7 +114,9 @@ def build(
     ``site/index.html`` (when the site module exists), and the marked section of each of ``readmes``."""
     registry_path = Path(registry_path)
     out = Path(out_dir) if out_dir is not None else registry_path.parent
-    cache = TestCache.load(registry_path.parent / STATS_CACHE)
+    _refuse_foreign_outputs(out)
+    cached = out / STATS_CACHE if (out / STATS_CACHE).is_file() else registry_path.parent / STATS_CACHE
+    cache = TestCache.load(cached)
     board, text = render(
         registry_path, Path(results_root) if results_root else None, tasks=tasks, test_cache=cache
     )

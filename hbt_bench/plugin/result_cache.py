@@ -23,6 +23,8 @@ from mteb.abstasks.abstask import AbsTask
 from mteb.cache import ResultCache
 from mteb.results import TaskResult
 
+from hbt_bench.atomic import write_bytes_atomic
+from hbt_bench.per_query import side_file_bytes, side_path
 from hbt_bench.results import ResultConflictError, check_no_conflict, check_result_names, lock_path
 
 __all__ = ["GuardedResultCache", "install_revision_guard"]
@@ -68,6 +70,11 @@ def _checked_save(
     with FileLock(lock_path(cache.cache_path)):
         check_no_conflict(path, task_result.task_name, task_result.dataset_revision)
         _SAVE(cache, task_result, model_name, model_revision, **kwargs)
+        # the per-query side file beside it (hbt_bench.per_query), as hbt-bench's own writer does, so that
+        # results saved by `mteb run` / mteb.evaluate can be tested on the leaderboard too
+        side = side_file_bytes(task_result)
+        if side is not None:
+            write_bytes_atomic(side_path(path), side)
 
 
 def install_revision_guard(task_names: Collection[str]) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -262,3 +264,25 @@ def test_alpha_sweep_points_come_from_every_sweep_summary(tmp_path):
         ("static-ml-mlqar", 0.5, 43, "XQuADR-Adv/language_bias"): 100.0,
         ("static-ml-mlqar", 0.5, 43, "XQuADR-Adv/robustness"): 0.75,
     }
+
+
+@pytest.mark.parametrize("stale", ["revision", "mean"])
+def test_a_stale_side_file_is_named_not_tested(tmp_path, stale):
+    """A side file that no longer belongs to the result beside it (another dataset revision, or per-query
+    means that are not the stored scores) is refused with its path, never silently tested."""
+    import gzip
+    import json
+
+    from hbt_bench.per_query import PerQueryError, side_path
+
+    registry = two_models(tmp_path)
+    result = tmp_path / "results" / "org__better" / "1" / "XQuADR.json"
+    side = side_path(result)
+    doc = json.loads(gzip.decompress(side.read_bytes()))
+    if stale == "revision":
+        doc["dataset_revision"] = "rev0"
+    else:
+        doc["subsets"]["en-en"]["ap"] = [0.5] * 8  # the stored en-en mAP is 1.0
+    side.write_bytes(gzip.compress(json.dumps(doc).encode()))
+    with pytest.raises(PerQueryError, match=re.escape(str(side)) + ".*stale"):
+        _board(registry)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 
+from hbt_bench.errors import HbtBenchError
 from hbt_bench.leaderboard import build as build_mod
 from hbt_bench.leaderboard.board import BoardError
 from hbt_bench.leaderboard.build import BEGIN, END, build, render
@@ -76,3 +78,25 @@ def test_the_committed_leaderboard_is_current(tmp_path):
         current = readme.read_text(encoding="utf-8")
         assert BEGIN in current and END in current, readme
         assert build_mod.replace_between_markers(current, section, str(readme)) == current, readme
+
+
+@pytest.mark.parametrize("foreign", ["site", "LEADERBOARD.md"])
+def test_the_build_never_replaces_outputs_it_did_not_write(tmp_path, monkeypatch, foreign):
+    monkeypatch.setattr(build_mod, "_site_writer", lambda: _stub_site)
+    registry = two_models(tmp_path)
+    out = tmp_path / "elsewhere"
+    if foreign == "site":
+        (out / "site").mkdir(parents=True)
+        (out / "site" / "index.html").write_text("my own website")
+    else:
+        out.mkdir()
+        (out / "LEADERBOARD.md").write_text("# my notes\n")
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    with pytest.raises(HbtBenchError, match=re.escape(str(out / foreign)) + ".*not written by"):
+        build(registry, out_dir=out, tasks=TASKS)
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    # what a build wrote, it may replace: build twice into a fresh folder
+    fresh = tmp_path / "fresh"
+    build(registry, out_dir=fresh, tasks=TASKS)
+    build(registry, out_dir=fresh, tasks=TASKS)
+    assert (fresh / "LEADERBOARD.md").read_text().startswith(build_mod.HEADER)

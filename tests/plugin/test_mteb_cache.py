@@ -164,3 +164,24 @@ def test_the_guarded_cache_refuses_both_mteb_mixups_and_works_otherwise(tmp_path
     enc = CountingEncoder()
     again = _run(mteb_encoder(enc), XQuADR(languages=["en"]), cache=cache)  # same revision: mteb's reuse
     assert enc.texts == 0 and _subset_scores(again) == pytest.approx(_subset_scores(first), abs=1e-6)
+
+
+def test_mteb_evaluate_into_a_plain_cache_writes_the_per_query_side_file(tmp_path):
+    """Results saved by mteb itself (``mteb run``, ``mteb.evaluate(cache=...)``) get the side file the
+    leaderboard's paired tests need: each query's AP, whose mean is the stored subset mAP."""
+    import json
+    import math
+
+    from hbt_bench import per_query
+
+    cache = mteb.ResultCache(tmp_path)
+    model = mteb_encoder(CountingEncoder())
+    _run(model, XQuADR(languages=["en"]), cache=cache)
+    path = cache.get_task_result_path("XQuADR", model.mteb_model_meta)
+    stored = {e["hf_subset"]: e for e in json.loads(path.read_text())["scores"]["test"]}
+    side = per_query.decode(per_query.side_path(path))
+    assert set(side["subsets"]) == set(stored) == {"en-en", "en-multi"}
+    for name, sub in side["subsets"].items():
+        assert math.fsum(sub["ap"]) / len(sub["ap"]) == pytest.approx(stored[name]["map"], abs=5.01e-7)
+    rd = side["subsets"]["en-multi"]["rank_distance"]
+    assert math.fsum(rd) / len(rd) == pytest.approx(stored["en-multi"]["rank_distance"], abs=5.01e-7)
