@@ -10,6 +10,10 @@ PIP_TOOLS_VERSION=7.6.2
 [ -x "$tools/bin/pip-compile" ] || { python3 -m venv "$tools" && "$tools/bin/pip" install -q "pip-tools==$PIP_TOOLS_VERSION"; }
 tmp=$(mktemp requirements/.lock.XXXXXX)
 trap 'rm -f "$tmp" "$tmp.ta"' EXIT
+# pip-compile keeps the pins already in its output file where the ranges still allow them: start from the
+# current lock so that a new dependency adds pins instead of moving every package to this week's release
+# (UPGRADE=1 re-resolves everything).
+if [ "${UPGRADE:-0}" != 1 ] && [ -f requirements/lock.txt ]; then cp requirements/lock.txt "$tmp"; fi
 "$tools/bin/pip-compile" -q --generate-hashes --allow-unsafe --strip-extras --no-emit-find-links \
   --no-emit-index-url --extra test --extra repro --output-file "$tmp" pyproject.toml requirements/extra.in
 # The test extra names hbt-bench itself (hbt-bench[attack,train]): pip-compile then pins the checkout as a

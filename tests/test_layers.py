@@ -21,7 +21,7 @@ LAYERS: tuple[tuple[int, tuple[str, ...]], ...] = (
     (3, ("results", "predictions")),
     (4, ("adversarial",)),
     (5, ("plugin",)),
-    (6, ("attacks", "training", "leaderboard", "reports")),
+    (6, ("attacks", "training", "leaderboard", "reports", "scale")),
     (7, ("cli",)),
 )
 #: ``hbt_bench/__init__.py`` is the public facade (``register()``, ``__version__``): it sits above everything,

@@ -376,6 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
     from hbt_bench.cli.leaderboard import add_commands as add_leaderboard_commands
     from hbt_bench.cli.models import add_commands as add_model_commands
     from hbt_bench.cli.report import add_commands as add_report_commands
+    from hbt_bench.cli.scale import add_commands as add_scale_commands
     from hbt_bench.cli.train import add_commands as add_training_commands
 
     add_attack_commands(sub)
@@ -384,6 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_training_commands(sub)
     add_leaderboard_commands(sub)
     add_report_commands(sub)
+    add_scale_commands(sub)
     return parser
 
 
