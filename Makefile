@@ -17,6 +17,9 @@ TEXTATTACK_VERSION := $(shell sed -n 's/^textattack==//p' requirements/textattac
 LOCK := requirements/lock.txt
 TEXTATTACK_LOCK := requirements/textattack.txt
 LATEST ?= .venv-latest
+# pytest-xdist workers for `make test` (whole test files per worker: module fixtures are built once);
+# PYTEST_WORKERS=0 runs the suite in one process.
+PYTEST_WORKERS ?= 2
 
 .PHONY: setup attack-deps wordnet demo test test-latest lock lint clean repro-training
 
@@ -68,7 +71,7 @@ lint: setup
 	$(BIN)/ruff format --check hbt_bench tests benchmarks _hbt_bench_mteb_hook.py requirements/moved.py
 
 test: setup lint
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadfile
 
 clean:
 	rm -rf $(VENV) $(LATEST) .pytest_cache .ruff_cache
