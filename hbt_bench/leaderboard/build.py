@@ -83,6 +83,8 @@ def render(
 def _refuse_foreign_outputs(out: Path) -> None:
     """Raise before anything is written when ``out`` holds a ``site/`` or ``LEADERBOARD.md`` that no build
     wrote: the build replaces both, and must never replace what it did not create."""
+    if out.exists() and not out.is_dir():
+        raise HbtBenchError(f"--out {out}: exists and is not a folder")
     site, md = out / "site", out / "LEADERBOARD.md"
     if site.exists() or site.is_symlink():
         try:
@@ -114,7 +116,13 @@ def build(
     ``site/index.html`` (when the site module exists), and the marked section of each of ``readmes``."""
     registry_path = Path(registry_path)
     out = Path(out_dir) if out_dir is not None else registry_path.parent
+    if results_root is not None and not Path(results_root).is_dir():
+        raise HbtBenchError(f"--results {results_root}: no such folder (a ResultCache root holding results/)")
     _refuse_foreign_outputs(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise HbtBenchError(f"--out {out}: cannot create the output folder ({exc})") from exc
     cached = out / STATS_CACHE if (out / STATS_CACHE).is_file() else registry_path.parent / STATS_CACHE
     cache = TestCache.load(cached)
     board, text = render(
@@ -132,7 +140,6 @@ def build(
         updates[path] = replace_between_markers(current, section, str(path))
     board_json = json.dumps(board, indent=1, sort_keys=False, ensure_ascii=False) + "\n"
     write_site = _site_writer()
-    out.mkdir(parents=True, exist_ok=True)
     with staged_dir(out / "site") as staged:  # swapped in only when complete
         (staged / "board.json").write_text(board_json, encoding="utf-8")
         if write_site is not None:

@@ -95,6 +95,13 @@ def test_the_build_never_replaces_outputs_it_did_not_write(tmp_path, monkeypatch
     with pytest.raises(HbtBenchError, match=re.escape(str(out / foreign)) + ".*not written by"):
         build(registry, out_dir=out, tasks=TASKS)
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    with pytest.raises(HbtBenchError, match="is not a folder"):  # a file as the output folder
+        build(registry, out_dir=registry, tasks=TASKS)
+    with pytest.raises(HbtBenchError, match="cannot create the output folder"):  # under a file
+        build(registry, out_dir=registry / "sub", tasks=TASKS)
+    with pytest.raises(HbtBenchError, match=r"--results .*missing: no such folder"):  # not an empty board
+        build(registry, results_root=tmp_path / "missing", tasks=TASKS)
+    assert not (tmp_path / "LEADERBOARD.md").exists()
     # what a build wrote, it may replace: build twice into a fresh folder
     fresh = tmp_path / "fresh"
     build(registry, out_dir=fresh, tasks=TASKS)
