@@ -164,7 +164,8 @@ def save_results_atomically(
             from hbt_bench.per_query import side_file_bytes, side_path
 
             for tr, path in targets:  # per-query APs beside the result, when the task recorded them
-                if (side := side_file_bytes(tr)) is not None:
+                # (the plugin's guard on mteb's ResultCache has usually staged it already: not encoded twice)
+                if side_path(path) not in contents and (side := side_file_bytes(tr)) is not None:
                     contents[side_path(path)] = side
         for dst, data in contents.items():
             with atomic_writer(dst, "wb") as handle:

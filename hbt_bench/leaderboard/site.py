@@ -142,6 +142,21 @@ def _entries_with_ids(
         yield i, where, item, item_id
 
 
+def _optional_entries(board: _Board, key: str) -> Iterator[tuple[str, Mapping]]:
+    """``board[key]``'s items as (where, mapping); the key may be absent (a board without that chart)."""
+    for i, raw in enumerate(_list(board.raw.get(key) or [], f"[{key!r}]")):
+        where = f"[{key!r}][{i}]"
+        yield where, _mapping(raw, where)
+
+
+def _row_ref(entry: Mapping, where: str, by_id: Mapping[str, Any]) -> str:
+    """The entry's ``row`` field, which must name a row of the board."""
+    rid = _str(_get(entry, "row", where), f"{where}['row']")
+    if rid not in by_id:
+        raise _fail(f"{where}['row']", f"row {rid!r} is not in board['rows']")
+    return rid
+
+
 def _columns(board: Mapping[str, Any]) -> list[_Column]:
     columns = []
     for _, where, col, cid in _entries_with_ids(board, "columns", "column"):
@@ -372,12 +387,8 @@ def _heatmaps(board: _Board, by_id: dict[str, _Row]) -> list[tuple[str, Any]]:
     import plotly.graph_objects as go
 
     out = []
-    for i, raw in enumerate(_list(board.raw.get("heatmaps") or [], "['heatmaps']")):
-        where = f"['heatmaps'][{i}]"
-        hm = _mapping(raw, where)
-        rid = _str(_get(hm, "row", where), f"{where}['row']")
-        if rid not in by_id:
-            raise _fail(f"{where}['row']", f"row {rid!r} is not in board['rows']")
+    for where, hm in _optional_entries(board, "heatmaps"):
+        rid = _row_ref(hm, where, by_id)
         task = _str(_get(hm, "task", where), f"{where}['task']")
         langs = [_str(x, f"{where}['languages']") for x in _list(_get(hm, "languages", where), where)]
         values = _list(_get(hm, "values", where), f"{where}['values']")
@@ -429,12 +440,8 @@ def _robustness(board: _Board, by_id: dict[str, _Row]) -> list[tuple[str, Any]]:
     strength, a line per model in the same colour across recipes, shared axes for comparison."""
 
     points: dict[str, list[dict[str, Any]]] = {}
-    for i, raw in enumerate(_list(board.raw.get("robustness") or [], "['robustness']")):
-        where = f"['robustness'][{i}]"
-        r = _mapping(raw, where)
-        rid = _str(_get(r, "row", where), f"{where}['row']")
-        if rid not in by_id:
-            raise _fail(f"{where}['row']", f"row {rid!r} is not in board['rows']")
+    for where, r in _optional_entries(board, "robustness"):
+        rid = _row_ref(r, where, by_id)
         task = _str(_get(r, "task", where), f"{where}['task']")
         recipe = _str(_get(r, "recipe", where), f"{where}['recipe']")
         strength = _num(r.get("strength"), f"{where}['strength']")
@@ -474,9 +481,7 @@ def _alpha_sweep(board: _Board) -> list[tuple[str, Any]]:
     differ in scale (mAP, rank distance), so each facet has its own y axis."""
 
     values: dict[tuple[str, str, float], list[float]] = {}
-    for i, raw in enumerate(_list(board.raw.get("alpha_sweep") or [], "['alpha_sweep']")):
-        where = f"['alpha_sweep'][{i}]"
-        a = _mapping(raw, where)
+    for where, a in _optional_entries(board, "alpha_sweep"):
         metric = _str(_get(a, "metric", where), f"{where}['metric']")
         base = _str(_get(a, "base", where), f"{where}['base']")
         alpha = _num(a.get("alpha"), f"{where}['alpha']")

@@ -13,6 +13,17 @@ from tests.scale.helpers import passages, write_corpus
 pytest.importorskip("faiss")
 
 
+def _encode(corpus, store, *extra: str) -> list[str]:
+    """``hbt-bench scale encode`` of ``corpus`` into ``store`` with the built-in lexical encoder."""
+    args = ["scale", "encode", "--model", "builtin:hash-ngram", "--corpus", str(corpus), "--out", str(store)]
+    return [*args, *extra, "--quiet"]
+
+
+def _query(command: str, store, queries, *extra: str) -> list[str]:
+    """``hbt-bench scale search|recall`` of ``queries`` against ``store``."""
+    return ["scale", command, "--store", str(store), "--queries", str(queries), *extra]
+
+
 def test_encode_search_recall_end_to_end(tmp_path, capsys):
     records = passages(40)
     corpus = write_corpus(tmp_path / "c.jsonl", records)
@@ -20,19 +31,7 @@ def test_encode_search_recall_end_to_end(tmp_path, capsys):
         tmp_path / "q.jsonl", [{"id": "q1", "text": "topic 3 word5"}, {"id": "q2", "text": "x"}]
     )
     store = tmp_path / "store"
-    args = [
-        "scale",
-        "encode",
-        "--model",
-        "builtin:hash-ngram",
-        "--corpus",
-        str(corpus),
-        "--out",
-        str(store),
-        "--shard-size",
-        "16",
-        "--quiet",
-    ]
+    args = _encode(corpus, store, "--shard-size", "16")
     assert main(args) == 0
     assert "40 passages in 3 shards, dim 2048; encoded 3, reused 0" in capsys.readouterr().out
     assert main(args) == 0
@@ -40,23 +39,7 @@ def test_encode_search_recall_end_to_end(tmp_path, capsys):
     assert Store(store).manifest["model"] == "hbt-bench/hash-ngram"
 
     run = tmp_path / "run.trec"
-    assert (
-        main(
-            [
-                "scale",
-                "search",
-                "--store",
-                str(store),
-                "--queries",
-                str(queries),
-                "--k",
-                "5",
-                "--run",
-                str(run),
-            ]
-        )
-        == 0
-    )
+    assert main(_query("search", store, queries, "--k", "5", "--run", str(run))) == 0
     lines = [line.split() for line in run.read_text().splitlines()]
     assert len(lines) == 10 and all(len(parts) == 6 and parts[1] == "Q0" for parts in lines)
     # independent check of q1's hits: the built-in encoder over all texts, numpy dot products
@@ -67,26 +50,7 @@ def test_encode_search_recall_end_to_end(tmp_path, capsys):
     np.testing.assert_allclose([s for _, s in got], expected, atol=1e-5)  # the 5 best scores, in order
     np.testing.assert_allclose([s for _, s in got], [scores[0, j] for j, _ in got], atol=1e-5)  # of those ids
 
-    assert (
-        main(
-            [
-                "scale",
-                "recall",
-                "--store",
-                str(store),
-                "--queries",
-                str(queries),
-                "--k",
-                "5",
-                "--nlist",
-                "4",
-                "--nprobe",
-                "4",
-                "--json",
-            ]
-        )
-        == 0
-    )
+    assert main(_query("recall", store, queries, "--k", "5", "--nlist", "4", "--nprobe", "4", "--json")) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out["recall@5"] == 1.0 and out["nlist"] == 4  # every list probed: exact
 
@@ -104,21 +68,7 @@ def test_bad_input_is_a_clear_error_and_writes_nothing(tmp_path, capsys):
     assert main([*base, "--corpus", str(dup)]) == 2
     assert "'a' appears twice" in capsys.readouterr().err
     assert not out.exists() or not any(out.glob("shard-*"))
-    assert (
-        main(
-            [
-                "scale",
-                "search",
-                "--store",
-                str(tmp_path / "nostore"),
-                "--queries",
-                str(dup),
-                "--run",
-                str(tmp_path / "r.trec"),
-            ]
-        )
-        == 2
-    )
+    assert main(_query("search", tmp_path / "nostore", dup, "--run", str(tmp_path / "r.trec"))) == 2
     assert "no manifest.json" in capsys.readouterr().err
     assert not (tmp_path / "r.trec").exists()
 
@@ -126,38 +76,9 @@ def test_bad_input_is_a_clear_error_and_writes_nothing(tmp_path, capsys):
 def test_queries_with_another_model_are_refused(tmp_path, capsys):
     store = tmp_path / "store"
     corpus = write_corpus(tmp_path / "c.jsonl", passages(5))
-    assert (
-        main(
-            [
-                "scale",
-                "encode",
-                "--model",
-                "builtin:hash-ngram",
-                "--corpus",
-                str(corpus),
-                "--out",
-                str(store),
-                "--quiet",
-            ]
-        )
-        == 0
-    )
+    assert main(_encode(corpus, store)) == 0
     manifest = json.loads((store / "manifest.json").read_text())
     manifest["revision"] = "0.0.0-other"
     (store / "manifest.json").write_text(json.dumps(manifest))
-    assert (
-        main(
-            [
-                "scale",
-                "search",
-                "--store",
-                str(store),
-                "--queries",
-                str(corpus),
-                "--run",
-                str(tmp_path / "r.trec"),
-            ]
-        )
-        == 2
-    )
+    assert main(_query("search", store, corpus, "--run", str(tmp_path / "r.trec"))) == 2
     assert "revision = '0.0.0-other'" in capsys.readouterr().err
