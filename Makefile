@@ -71,7 +71,7 @@ lint: setup
 	$(BIN)/ruff format --check hbt_bench tests benchmarks _hbt_bench_mteb_hook.py requirements/moved.py
 
 test: setup lint
-	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadfile
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadfile --durations=25
 
 clean:
 	rm -rf $(VENV) $(LATEST) .pytest_cache .ruff_cache

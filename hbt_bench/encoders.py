@@ -38,6 +38,7 @@ __all__ = [
     "builtin_key",
     "check_dot_product_range",
     "check_not_degenerate",
+    "hub_offline_hint",
     "load_builtin",
     "load_model",
     "load_static_ml",
@@ -465,16 +466,23 @@ def _load_hub(spec: str, device: str | None) -> SentenceTransformer:
     try:
         return SentenceTransformer(spec, device=device)
     except Exception as exc:
-        offline = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0")
         raise ModelSpecError(
             f"could not load model spec {spec!r} as a Hugging Face hub model ({type(exc).__name__}: {exc}). "
-            f"Hub ids only load when the hub is reachable or the model is already in the local HF cache"
-            f"{' (HF_HUB_OFFLINE is set)' if offline else ''}. Offline, pass a local sentence-transformers "
-            "directory, 'builtin:<name>' ("
-            + ", ".join(BUILTIN_ENCODERS)
-            + ") or 'package.module:factory'."
-            + (f" Did you mean 'builtin:{spec}'?" if spec in BUILTIN_ENCODERS else "")
+            + hub_offline_hint(spec)
         ) from exc
+
+
+def hub_offline_hint(spec: str) -> str:
+    """What to do when a hub id did not load: why (offline?) and the specs that work without the hub."""
+    offline = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0")
+    return (
+        f"Hub ids only load when the hub is reachable or the model is already in the local HF cache"
+        f"{' (HF_HUB_OFFLINE is set)' if offline else ''}. Offline, pass a local sentence-transformers "
+        "directory, 'builtin:<name>' ("
+        + ", ".join(BUILTIN_ENCODERS)
+        + ") or 'package.module:factory'."
+        + (f" Did you mean 'builtin:{spec}'?" if spec in BUILTIN_ENCODERS else "")
+    )
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -24,7 +24,8 @@ def add_model(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model",
         required=True,
-        help=f"hub id, local sentence-transformers directory, builtin:<name> ({', '.join(BUILTIN_ENCODERS)}) "
+        help=f"hub id, a model name mteb registers (loaded as `mteb run -m` does, e.g. mteb/baseline-bm25s), "
+        f"local sentence-transformers directory, builtin:<name> ({', '.join(BUILTIN_ENCODERS)}) "
         "or package.module:factory",
     )
 

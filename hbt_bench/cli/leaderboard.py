@@ -132,7 +132,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     add.add_argument(
         "--model",
         required=True,
-        help="builtin:<name>, hub id, local sentence-transformers folder, package.module:factory, or "
+        help="builtin:<name>, hub id, a model name mteb registers (e.g. mteb/baseline-bm25s), local "
+        "sentence-transformers folder, package.module:factory, or "
         "ep:<name> of an installed 'hbt_bench.models' entry point",
     )
     add.add_argument("--tasks", help="comma-separated tasks (default: the HBT and HBT-Adv benchmarks' tasks)")

@@ -36,6 +36,7 @@ from hbt_bench.encoders import (
     TextEncoder,
     USEMultilingualEncoder,
     builtin_key,
+    hub_offline_hint,
     load_builtin,
     validate_embeddings,
 )
@@ -616,6 +617,36 @@ def to_mteb_model(model: Any) -> Any:
     raise TypeError(f"cannot use {type(model).__name__} as an mteb model: it has no encode() method")
 
 
+def _mteb_registered(spec: str) -> str | None:
+    """``spec`` when it names a model in mteb's registry (and no local directory or factory), else None.
+
+    Such a spec means what ``mteb run -m`` makes of it: the registry's loader with its prompts and
+    settings (``mteb/baseline-bm25s`` is no sentence-transformers model at all).
+    """
+    import mteb
+
+    if _is_local_model_dir(spec) or Path(spec).expanduser().exists() or ":" in spec:
+        return None
+    register_models()
+    try:
+        meta = mteb.get_model_meta(spec)
+    except (KeyError, ValueError):
+        return None
+    return spec if meta.loader is not None else None
+
+
+def _load_mteb_registered(name: str, device: str | None) -> Any:
+    import mteb
+
+    try:
+        return mteb.get_model(name, device=device) if device else mteb.get_model(name)
+    except Exception as exc:
+        raise ModelSpecError(
+            f"could not load model spec {name!r} with mteb's registered loader "
+            f"({type(exc).__name__}: {exc}). " + hub_offline_hint(name)
+        ) from exc
+
+
 def mteb_encoder(model: Any, *, device: str | None = None) -> Any:
     """A ``--model`` spec or model object as an mteb encoder that carries ``mteb_model_meta``.
 
@@ -631,6 +662,8 @@ def mteb_encoder(model: Any, *, device: str | None = None) -> Any:
         return mteb.get_model(SEARCH_MODEL_SPECS[model.strip()])
     if isinstance(model, str) and (key := builtin_key(model)) is not None:
         return load_builtin_model(key, device=device)
+    if isinstance(model, str) and (name := _mteb_registered(model.strip())) is not None:
+        return _load_mteb_registered(name, device)
     local_dir = None
     if isinstance(model, str):
         from hbt_bench.encoders import load_model

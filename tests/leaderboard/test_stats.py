@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from hbt_bench.leaderboard.stats import holm, paired_test
+from hbt_bench.leaderboard.stats import SEED, holm, paired_test
 
 
 def test_hand_case_all_sign_flips():
@@ -132,6 +132,24 @@ def test_random_flips_agree_with_scipy_within_monte_carlo_error(shift):
     width = boot.confidence_interval.high - boot.confidence_interval.low
     assert ours.ci[0] == pytest.approx(boot.confidence_interval.low, abs=0.03 * width)
     assert ours.ci[1] == pytest.approx(boot.confidence_interval.high, abs=0.03 * width)
+
+
+@pytest.mark.parametrize("n", [7, 3000, 150_000])
+def test_the_interval_is_scipys_paired_bootstrap_of_the_weighted_mean(n):
+    """The interval is scipy.stats.bootstrap's; checked against a plain numpy resampling written here (the
+    same draws: blocks of ``2**22 // n`` resamples of n query indices from the seeded generator), exactly."""
+    rng = np.random.default_rng(11)
+    x, y, w = rng.random(n), rng.random(n), rng.random(n) + 0.5
+    got = paired_test(x, y, w, n_resamples=999)
+    d, w = x - y, w / w.sum()
+    draws = np.random.default_rng(SEED)
+    means: list[np.ndarray] = []
+    block = max(1, 2**22 // n)
+    while (done := sum(len(m) for m in means)) < 999:
+        idx = draws.integers(0, n, size=(min(block, 999 - done), n))
+        means.append((d[idx] * w[idx]).sum(axis=1) / w[idx].sum(axis=1))
+    expected = np.percentile(np.concatenate(means), [2.5, 97.5])
+    assert got.ci == pytest.approx(tuple(expected), rel=1e-12, abs=1e-15)
 
 
 def test_a_null_difference_is_not_significant_and_a_real_one_is():

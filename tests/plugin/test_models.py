@@ -527,3 +527,24 @@ def test_static_ml_on_every_path_carries_its_meta(task_metadata) -> None:
         assert model.mteb_model_meta.revision == model_meta_for(STATIC_NAME).revision
         got = _encode(model, texts, PromptType.query, task_metadata)
         np.testing.assert_allclose(got, expected, rtol=0, atol=1e-6)  # no prompt, same vectors
+
+
+# ---------------------------------------------------------------------------------------------------
+# models mteb itself registers: a spec names them as `mteb run -m` does
+# ---------------------------------------------------------------------------------------------------
+
+
+def test_a_model_in_mtebs_registry_loads_through_mtebs_own_loader() -> None:
+    """`hbt-bench eval --model mteb/baseline-bm25s` (and `leaderboard add`) load what `mteb run -m` loads: the
+    registry's loader, not a sentence-transformers hub download (which fails offline for a non-ST model)."""
+    model = mteb_encoder("mteb/baseline-bm25s")
+    reference = mteb.get_model("mteb/baseline-bm25s")
+    assert type(model) is type(reference)
+    assert model.mteb_model_meta.name == "mteb/baseline-bm25s"
+    assert model.mteb_model_meta.revision == mteb.get_model_meta("mteb/baseline-bm25s").revision
+
+
+def test_an_unknown_hub_id_still_names_the_offline_problem(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelSpecError, match=r"(?s)nobody-here/no-such-model.*HF_HUB_OFFLINE is set"):
+        mteb_encoder("nobody-here/no-such-model")
