@@ -99,11 +99,14 @@ def build_set(
     corpus: Any = None,
     perturb: PerturbFn | None = None,
     progress: bool = False,
+    source_info: dict[str, Any] | None = None,
 ) -> SetBuild:
     """Run ``recipes`` (ids or Recipe objects; default: the leaderboard recipes) over ``dataset``.
 
     ``corpus`` (a loaded LareqaCorpus of every language) and ``perturb`` can be injected, e.g. by tests
-    that build a set without TextAttack.
+    that build a set without TextAttack. ``source_info`` (with an injected ``corpus``) is the manifest's
+    ``source`` for a dataset that is not a pinned download (mMARCO-R: the user's own build), whose
+    languages are then whatever the corpus holds.
     """
     import json
 
@@ -118,9 +121,11 @@ def build_set(
 
         import_textattack()
         recipes = [get_recipe(r) if isinstance(r, str) else r for r in (recipes or LEADERBOARD_RECIPES)]
-    source = get_source(dataset)
+    if source_info is not None and corpus is None:
+        raise ValueError("build_set: source_info needs an injected corpus")
+    source = get_source(dataset) if source_info is None else None
     corpus = corpus if corpus is not None else load_lareqa(dataset, data_dir=data_dir)
-    if set(corpus.languages) != set(source.languages):
+    if source is not None and set(corpus.languages) != set(source.languages):
         raise ValueError(
             f"a {dataset} set covers every language; the corpus has {', '.join(corpus.languages)}"
         )
@@ -164,7 +169,9 @@ def build_set(
         "dataset": dataset,
         "version": version_name,
         "seed": seed,
-        "source": {
+        "source": dict(source_info)
+        if source is None
+        else {
             "license": source.license,
             "homepage": source.homepage,
             "files": {lang: source.file(lang).sha256 for lang in corpus.languages},

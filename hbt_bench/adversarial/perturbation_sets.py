@@ -49,6 +49,7 @@ from hbt_bench.paths import UnsafeNameError, safe_component
 
 __all__ = [
     "FORMAT_VERSION",
+    "MANIFEST",
     "MAX_HEADER_DEPTH",
     "PERTURBATIONS_DIR_ENV",
     "SET_VERSION",
@@ -62,6 +63,7 @@ __all__ = [
     "load_external_recipe",
     "load_perturbation_set",
     "perturbations_dir",
+    "read_set_manifest",
     "record_line",
     "set_folder",
     "status_of",
@@ -257,6 +259,11 @@ def _read_manifest(folder: Path) -> dict[str, Any]:
         except UnsafeNameError as exc:
             raise PerturbationSetError(f"{where}: {exc}") from None
     return manifest
+
+
+def read_set_manifest(folder: str | Path) -> dict[str, Any]:
+    """A set's checked manifest (format, required fields, safe file names); errors name the file."""
+    return _read_manifest(Path(folder))
 
 
 def _language_blocks(

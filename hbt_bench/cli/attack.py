@@ -10,6 +10,7 @@ import argparse
 import os
 from dataclasses import fields
 from pathlib import Path
+from typing import Any
 
 from hbt_bench.attacks.params import SEARCH_METHODS, AttackParameters
 from hbt_bench.cli.common import add_data_dir, add_model, apply_data_dir, canonical_name
@@ -158,7 +159,22 @@ def _add_build_command(attack_sub: argparse._SubParsersAction) -> None:
         "atomically. --check rebuilds in memory and compares every file's content sha256 with the shipped "
         "manifest instead of writing (exit 1 on any difference).",
     )
-    build.add_argument("--datasets", default="xquad-r,mlqa-r", help="comma-separated (default: both)")
+    build.add_argument(
+        "--datasets",
+        "--dataset",
+        default="xquad-r,mlqa-r",
+        help="comma-separated (default: xquad-r,mlqa-r). mmarco-r: every language of your mMARCO-R "
+        "build (`hbt-bench data build mmarco-r`), written inside the build "
+        "(<build>/perturbations/mmarco-r/<version>/); its pinned languages (English) must reproduce the "
+        "shipped reference byte for byte",
+    )
+    build.add_argument(
+        "--reference",
+        action="store_true",
+        help="mmarco-r, maintainers: build the shipped English reference instead, from the MS MARCO "
+        "dev-small topics file under --data-dir/$HBT_BENCH_DATA_DIR (with --into-package: the set that "
+        "ships)",
+    )
     build.add_argument(
         "--version",
         default=_SET_VERSION,
@@ -191,19 +207,26 @@ def _add_build_command(attack_sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_build(args: argparse.Namespace) -> int:
-    from hbt_bench.adversarial.build import build_set, check_set, write_set
+    from hbt_bench.adversarial.build import build_set
     from hbt_bench.data.sources import SOURCES
     from hbt_bench.errors import HbtBenchError
     from hbt_bench.paths import safe_component
 
     apply_data_dir(args)
     safe_component(args.version, "--version")  # a folder name: "", ".", "../mlqa-r" would hit other sets
-    datasets = [canonical_name(d.strip(), list(SOURCES)) for d in args.datasets.split(",") if d.strip()]
-    unknown = [d for d in datasets if d not in SOURCES]
+    from hbt_bench.cli.data_mmarco import is_mmarco
+    from hbt_bench.data.mmarco import DATASET as MMARCO
+
+    names = [d.strip() for d in args.datasets.split(",") if d.strip()]
+    datasets = [MMARCO if is_mmarco(d) else canonical_name(d, list(SOURCES)) for d in names]
+    unknown = [d for d in datasets if d not in SOURCES and d != MMARCO]
     if unknown or not datasets:
         raise HbtBenchError(
-            f"--datasets: unknown {', '.join(unknown) or '(none)'}; choose from {', '.join(SOURCES)}"
+            f"--datasets: unknown {', '.join(unknown) or '(none)'}; choose from "
+            f"{', '.join([*SOURCES, MMARCO])}"
         )
+    if args.reference and datasets != [MMARCO]:
+        raise HbtBenchError("--reference applies to --dataset mmarco-r alone")
     if args.jobs < 1:
         raise HbtBenchError(f"--jobs must be >= 1, got {args.jobs}")
     recipe_ids = [r.strip() for r in args.recipes.split(",") if r.strip()] if args.recipes else None
@@ -215,18 +238,62 @@ def _cmd_build(args: argparse.Namespace) -> int:
             raise HbtBenchError(f"--recipes: unknown {', '.join(bad)}; see `hbt-bench attack recipes`")
     status = 0
     for dataset in datasets:
+        if dataset == MMARCO and not args.reference:
+            status = _build_mmarco_local(args, recipe_ids) or status
+            continue
+        if dataset == MMARCO:
+            from hbt_bench.adversarial.mmarco_sets import build_reference_set
+
+            built = build_reference_set(
+                args.version, recipe_ids, seed=args.seed, jobs=args.jobs, progress=True
+            )
+            status = _check_or_write(args, dataset, built) or status
+            continue
         built = build_set(dataset, args.version, recipe_ids, seed=args.seed, jobs=args.jobs, progress=True)
-        if args.check:
-            problems = check_set(built, _build_destination(args) if args.into_package else args.out)
-            for p in problems:
-                print(f"{dataset} {args.version}: {p}")
-            print(f"{dataset} {args.version}: {'DIFFERS' if problems else 'identical to the shipped set'}")
-            status = status or (1 if problems else 0)
-        else:
-            folder = write_set(built, _build_destination(args))
-            n = sum(e["records"] for e in built.manifest["recipes"])
-            print(f"wrote {folder} ({len(built.manifest['recipes'])} recipes, {n} records)")
+        status = _check_or_write(args, dataset, built) or status
     return status
+
+
+def _check_or_write(args: argparse.Namespace, dataset: str, built: Any) -> int:
+    """``--check``: compare with the shipped (or --out) set, 1 on a difference; else write the set."""
+    from hbt_bench.adversarial.build import check_set, write_set
+
+    if args.check:
+        problems = check_set(built, _build_destination(args) if args.into_package else args.out)
+        for p in problems:
+            print(f"{dataset} {args.version}: {p}")
+        print(f"{dataset} {args.version}: {'DIFFERS' if problems else 'identical to the shipped set'}")
+        return 1 if problems else 0
+    folder = write_set(built, _build_destination(args))
+    n = sum(e["records"] for e in built.manifest["recipes"])
+    print(f"wrote {folder} ({len(built.manifest['recipes'])} recipes, {n} records)")
+    return 0
+
+
+def _build_mmarco_local(args: argparse.Namespace, recipe_ids: list[str] | None) -> int:
+    """``--dataset mmarco-r``: the user's full set, written into (``--check``: compared with) their build."""
+    from hbt_bench.adversarial.build import check_set
+    from hbt_bench.adversarial.mmarco_sets import build_local_set, local_sets_root, write_local_set
+    from hbt_bench.errors import HbtBenchError
+
+    if args.out or args.into_package:
+        raise HbtBenchError(
+            "--dataset mmarco-r: the set is written inside the mMARCO-R build (<build>/perturbations/); "
+            "--out and --into-package do not apply (--reference builds the shipped English reference)"
+        )
+    build, built = build_local_set(args.version, recipe_ids, seed=args.seed, jobs=args.jobs, progress=True)
+    for lang, outcome in built.manifest["source"]["pinned"].items():
+        print(f"mmarco-r {args.version} {lang}: {outcome}")
+    if args.check:
+        problems = check_set(built, local_sets_root(build))
+        for p in problems:
+            print(f"mmarco-r {args.version}: {p}")
+        print(f"mmarco-r {args.version}: {'DIFFERS' if problems else 'identical to the local set'}")
+        return 1 if problems else 0
+    folder = write_local_set(build, built)
+    n = sum(e["records"] for e in built.manifest["recipes"])
+    print(f"wrote {folder} ({len(built.manifest['recipes'])} recipes, {n} records)")
+    return 0
 
 
 def _build_destination(args: argparse.Namespace) -> Path:

@@ -88,6 +88,11 @@ class LareqaAdvTask(LareqaTask):
         tags.extend(f"ext-{d}" for d in self._external_digests)
         return tags
 
+    def _perturbations_root(self) -> Path | None:
+        """The root the set is read from; None: the package's (or ``$HBT_BENCH_PERTURBATIONS_DIR``). A task
+        whose set is built by the user (mMARCOR-Adv) points into that build and checks it here."""
+        return None
+
     def load_data(self, num_proc: int | None = None, **kwargs: Any) -> None:
         """The clean data, then the perturbation set applied to it (verified record by record)."""
         if self.data_loaded:
@@ -95,7 +100,9 @@ class LareqaAdvTask(LareqaTask):
         super().load_data(num_proc=num_proc, **kwargs)
         assert self.evaluator is not None
         corpus = self.evaluator.corpus
-        self.perturbation_set = load_perturbation_set(self.definition.dataset, self.perturbations, corpus)
+        self.perturbation_set = load_perturbation_set(
+            self.definition.dataset, self.perturbations, corpus, root=self._perturbations_root()
+        )
         self.recipes = dict(self.perturbation_set.recipes)
         for path in self.external_recipes:
             # reserved_ids: an external id may not shadow a shipped recipe or an earlier external file

@@ -16,14 +16,14 @@ from mteb.results import TaskResult
 from hbt_bench.evaluate import Setting, Subset, lareqa_subsets, summarize_settings
 from hbt_bench.plugin.adversarial_tasks import ADVERSARIAL_TASKS
 from hbt_bench.plugin.miracl import MIRACL_HARD_NEGATIVES, MIRACL_TASKS, PAPER_LANGUAGES, miracl_task
-from hbt_bench.plugin.mmarco import mMARCOR
+from hbt_bench.plugin.mmarco import mMARCOR, mMARCORAdv
 from hbt_bench.plugin.tasks import MLQAR, LareqaTask, XQuADR
 
 BENCHMARK_NAME = "HBT"
 ADV_BENCHMARK_NAME = "HBT-Adv"
 DOMAIN_SHIFT_BENCHMARK_NAME = "HBT-DomainShift"
 LAREQA_TASKS: tuple[type[LareqaTask], ...] = (XQuADR, MLQAR)
-ALL_TASKS: tuple[type[LareqaTask], ...] = (*LAREQA_TASKS, *ADVERSARIAL_TASKS, mMARCOR)
+ALL_TASKS: tuple[type[LareqaTask], ...] = (*LAREQA_TASKS, *ADVERSARIAL_TASKS, mMARCOR, mMARCORAdv)
 _LABELS = {Setting.MONO: "Mono", Setting.CROSS: "Cross", Setting.MULTI: "Multi"}
 
 
@@ -37,8 +37,8 @@ def task_languages(task_name: str) -> tuple[str, ...]:
 
 
 def is_adversarial(task_name: str) -> bool:
-    """True for the perturbed-query variants (XQuADR-Adv, MLQAR-Adv)."""
-    return any(cls.metadata.name == task_name for cls in ADVERSARIAL_TASKS)
+    """True for the perturbed-query variants (XQuADR-Adv, MLQAR-Adv, mMARCOR-Adv)."""
+    return any(cls.metadata.name == task_name for cls in (*ADVERSARIAL_TASKS, mMARCORAdv))
 
 
 def subset_scores(result: TaskResult, split: str | None = None) -> dict[str, dict[str, Any]]:
@@ -139,7 +139,9 @@ def hbt_domain_shift_benchmark(miracl: str = MIRACL_HARD_NEGATIVES) -> HBTBenchm
         DOMAIN_SHIFT_LAREQA_TASKS,
         "Does cross-lingual alignment survive a change of domain? In domain: XQuADR and MLQAR (Wikipedia "
         "question answering, LAReQA settings). Out of domain: mMARCOR (MS MARCO web search in the LAReQA "
-        "mono / cross / pooled settings, built locally with `hbt-bench data build mmarco-r`) and mteb's "
+        "mono / cross / pooled settings, built locally with `hbt-bench data build mmarco-r`; mMARCOR-Adv "
+        "is the same with perturbed queries, its set built with `hbt-bench attack build --dataset mmarco-r`) "
+        "and mteb's "
         f"{miracl} restricted to the 15 MIRACL dev languages of the paper's Tables 12-13 "
         f"({' '.join(PAPER_LANGUAGES)}; monolingual nDCG@10, Recall@100 among mteb's standard scores). "
         "MIRACL variant: the default is MIRACLRetrievalHardNegatives (top-250 pools from BM25, mE5-large and "
@@ -157,7 +159,7 @@ def hbt_domain_shift_benchmark(miracl: str = MIRACL_HARD_NEGATIVES) -> HBTBenchm
 
 
 #: The LAReQA-style tasks of HBT-DomainShift (grouped by setting); MIRACL is added as mteb's own task.
-DOMAIN_SHIFT_LAREQA_TASKS: tuple[type[LareqaTask], ...] = (*LAREQA_TASKS, mMARCOR)
+DOMAIN_SHIFT_LAREQA_TASKS: tuple[type[LareqaTask], ...] = (*LAREQA_TASKS, mMARCOR, mMARCORAdv)
 IN_DOMAIN_TASKS: tuple[str, ...] = tuple(c.metadata.name for c in LAREQA_TASKS)
 OUT_OF_DOMAIN_TASKS: tuple[str, ...] = (mMARCOR.metadata.name, "MIRACL")
 

@@ -8,6 +8,13 @@ encode-once scoring and language bias; only loading differs (a locally built dat
   dataset revision (:func:`hbt_bench.data.mmarco.build_tag`), like the other task variants;
 - the descriptive statistics describe the user's build, so they are computed, never read from or written to
   ``tasks/descriptive_stats`` (nothing of MS MARCO ships).
+
+``mMARCOR-Adv`` is the same loading with :class:`~hbt_bench.plugin.adversarial_tasks.LareqaAdvTask` scoring.
+Its perturbation set is the user's own (``hbt-bench attack build --dataset mmarco-r`` writes it inside the
+build, see :mod:`hbt_bench.adversarial.mmarco_sets`): it must have been built from this build (query-file
+sha256s), and, because only English is pinned by the package, the dataset revision carries
+``set-<digest>``, a short digest of the local set's recipe-file sha256s, so results on sets that differ never
+share a revision.
 """
 
 from __future__ import annotations
@@ -15,12 +22,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from hbt_bench.adversarial.mmarco_sets import local_set_folder, local_sets_root, set_digest, verify_local_set
 from hbt_bench.data.mmarco import build_tag, dataset_dir, load_mmarco_r, read_manifest
 from hbt_bench.errors import HbtBenchError
 from hbt_bench.evaluate import LareqaEvaluator
+from hbt_bench.plugin.adversarial_tasks import LareqaAdvTask
 from hbt_bench.plugin.tasks import LareqaTask, _merge_statistics, _subset_statistics, task_definition
 
-__all__ = ["MMarcoRTask", "mMARCOR"]
+__all__ = ["MMarcoRAdvTask", "MMarcoRTask", "mMARCOR", "mMARCORAdv"]
 
 
 class MMarcoRTask(LareqaTask):
@@ -94,4 +103,37 @@ class MMarcoRTask(LareqaTask):
 
 class mMARCOR(MMarcoRTask):
     definition = task_definition("mmarcor")
+    metadata = definition.metadata()
+
+
+class MMarcoRAdvTask(LareqaAdvTask, MMarcoRTask):
+    """mMARCO-R loading, adversarial scoring, with the perturbation set read from the user's build."""
+
+    @classmethod
+    def data_available(cls) -> bool:
+        """Whether both the build and its local perturbation set (the declared version) exist."""
+        try:
+            build = dataset_dir(None)
+        except HbtBenchError:
+            return False
+        version = cls.definition.fields.perturbations or ""
+        return (local_set_folder(build, version) / "manifest.json").is_file()
+
+    def _perturbations_root(self) -> Path:
+        """``<build>/perturbations``, once the set there is known to come from this build."""
+        build = dataset_dir(self.data_dir)
+        verify_local_set(build, self.perturbations)
+        return local_sets_root(build)
+
+    def _revision_tags(self) -> list[str]:
+        tags = super()._revision_tags()
+        try:
+            digest = set_digest(local_set_folder(dataset_dir(self.data_dir), self.perturbations))
+        except HbtBenchError:
+            digest = None  # nothing built yet: loading fails naming the commands
+        return [*tags, *([f"set-{digest}"] if digest else [])]
+
+
+class mMARCORAdv(MMarcoRAdvTask):
+    definition = task_definition("mmarcor_adv")
     metadata = definition.metadata()

@@ -187,7 +187,12 @@ def _command(task: str, model: str, root: Path, variant: str) -> str:
         codes = " ".join(MIRACL_LANGUAGES[lang][0].split("-")[0] for lang in PAPER_LANGUAGES)
         return f"mteb run -t {MIRACL_SOURCES[0]} -l {codes} -m {model} --output-folder {root}"
     name = f"{task}-Adv" if variant == "adversarial" else task
-    return f"hbt-bench eval --model {model} --tasks {name} --output-folder {root}"
+    command = f"hbt-bench eval --model {model} --tasks {name} --output-folder {root}"
+    if name == "mMARCOR-Adv":  # its perturbation set is built from the user's own mMARCO-R build first
+        from hbt_bench.adversarial.mmarco_sets import ATTACK_BUILD_COMMAND
+
+        command = f"{ATTACK_BUILD_COMMAND} && {command}"
+    return command
 
 
 def _results_root(folder: str | Path) -> Path:

@@ -82,7 +82,7 @@ def test_domain_shift_benchmark():
     hbt_bench.register()
     bench = mteb.get_benchmark("HBT-DomainShift")
     names = [t.metadata.name for t in bench.tasks]
-    assert names == ["XQuADR", "MLQAR", "mMARCOR", "MIRACLRetrievalHardNegatives"]
+    assert names == ["XQuADR", "MLQAR", "mMARCOR", "mMARCOR-Adv", "MIRACLRetrievalHardNegatives"]
     assert sorted(bench.tasks[-1].hf_subsets) == sorted(PAPER_LANGUAGES) and len(PAPER_LANGUAGES) == 15
     assert "MIRACLRetrievalHardNegatives" in bench.description and "MIRACLRetrieval'" in bench.description
     full = hbt_domain_shift_benchmark(miracl="MIRACLRetrieval")

@@ -58,6 +58,9 @@ def test_adversarial_side_and_missing(report):
     assert b.ratios["clean"] == {}  # nothing out of domain
     cmd = {x["task"]: x["command"] for x in b.missing}
     assert cmd["MLQAR"].startswith("hbt-bench eval --model org/b --tasks MLQAR --output-folder ")
+    # mMARCOR-Adv's perturbation set is built by the user first (nothing of MS MARCO ships)
+    adv_cmd = {x["task"]: x["command"] for x in a.missing}["mMARCOR-Adv"]
+    assert adv_cmd.startswith("hbt-bench attack build --dataset mmarco-r && hbt-bench eval --model org/a ")
     assert cmd["MIRACL"].startswith("mteb run -t MIRACLRetrievalHardNegatives -l ")
 
 
