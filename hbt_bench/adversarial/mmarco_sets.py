@@ -76,6 +76,13 @@ TOPICS_RELPATH = "mmarco/topics.msmarco-passage.dev-subset.en.tsv"
 REFERENCE_COMMAND = "hbt-bench attack build --dataset mmarco-r --reference --into-package"
 
 
+#: The source's terms, in every mMARCO-R set manifest.
+_SOURCE_TERMS = {
+    "license": "MS MARCO terms (non-commercial research); no query text ships in a set",
+    "homepage": "https://github.com/unicamp-dl/mMARCO",
+}
+
+
 def local_sets_root(build: Path) -> Path:
     """Where a build's own perturbation sets live: inside the build (never shipped, like its text)."""
     return build / "perturbations"
@@ -94,8 +101,7 @@ def query_file_shas(manifest: Mapping[str, Any]) -> dict[str, str]:
 
 def _source_of_build(build: Path, manifest: Mapping[str, Any]) -> dict[str, Any]:
     return {
-        "license": "MS MARCO terms (non-commercial research); the set holds edit scripts, not query text",
-        "homepage": "https://github.com/unicamp-dl/mMARCO",
+        **_SOURCE_TERMS,
         "parameters": dict(manifest.get("parameters", {})),
         "qrels_sha256": manifest.get("qrels", {}).get("sha256"),
         "files": query_file_shas(manifest),
@@ -213,8 +219,7 @@ def build_reference_set(
         source_info={},
     )
     built.manifest["source"] = {
-        "license": "MS MARCO terms (non-commercial research); the set holds edit scripts, not query text",
-        "homepage": "https://github.com/unicamp-dl/mMARCO",
+        **_SOURCE_TERMS,
         "pinned_languages": list(PINNED_LANGUAGES),
         "topics": {"file": Path(TOPICS_RELPATH).name, "sha256": file_sha256(topics)},
         "qrels_sha256": report.manifest["qrels"]["sha256"],

@@ -3,36 +3,13 @@ building mMARCO-R perturbation sets without TextAttack."""
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from hbt_bench.adversarial.perturbation_sets import status_of
 from hbt_bench.data.mmarco_build import build_mmarco_r
+from tests.adversarial.test_perturbation_sets import FakeRecipe, Out
 from tests.data.mmarco_fixture import write_hub_copy
-
-
-@dataclass(frozen=True)
-class FakeRecipe:
-    id: str
-    core: bool
-    languages: tuple[str, ...] | None = None
-    name: str = "fake"
-    strength: str = "all"
-    family: str = "word"
-    description: str = "test recipe"
-    params: dict = dataclasses.field(default_factory=dict)
-
-    def applies_to(self, lang: str) -> bool:
-        return self.languages is None or lang in self.languages
-
-
-@dataclass(frozen=True)
-class Out:
-    text: str
-    status: str
-
 
 RECIPES = (
     FakeRecipe("drop-first@all", core=True),
