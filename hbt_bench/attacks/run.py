@@ -73,11 +73,16 @@ def run_targeted_attack(
     from hbt_bench.ranking import rank_relevant
 
     start = time.perf_counter()
+    mteb_model = mteb_encoder(model)
+    if not callable(getattr(mteb_model, "encode", None)):
+        raise TargetedAttackError(
+            f"--model {model!r}: {type(mteb_model).__name__} is a search model, not an encoder: a targeted "
+            "attack ranks candidates by embedding similarity, so it needs a model that embeds texts"
+        )
     source = source_cls(data_dir=data_dir)
     source.load_data()
     ev = source.evaluator
     assert ev is not None
-    mteb_model = mteb_encoder(model)
     meta = mteb_model.mteb_model_meta
     model_name = meta.name or type(mteb_model).__name__
     split = source.metadata.eval_splits[0]

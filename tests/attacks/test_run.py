@@ -110,6 +110,16 @@ def test_query_budget_k_and_beam(hash_model: Any, shared_data: Path, evaluator: 
     _check_examples(r.examples, evaluator, k=1)
 
 
+@pytest.mark.parametrize("spec", ["hbt-bench/bm25", "mteb/baseline-bm25s"])
+def test_a_search_model_is_refused_by_name(spec: str, shared_data: Path) -> None:
+    """A targeted attack ranks by embedding similarity: a lexical search model has no embeddings, and the
+    error says so (it was an AttributeError traceback)."""
+    from hbt_bench.attacks.params import TargetedAttackError
+
+    with pytest.raises(TargetedAttackError, match=f"--model {spec!r}.*search model"):
+        run_targeted_attack(spec, "XQuADR", PARAMS, subsets="en-en", data_dir=shared_data)
+
+
 _CHILD = """
 import json, sys
 from hbt_bench.attacks.params import AttackParameters
