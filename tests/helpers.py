@@ -6,6 +6,8 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import numpy as np
+
 # A few sentences in several scripts so the WordPiece vocabulary covers what tests encode.
 TINY_CORPUS: tuple[str, ...] = (
     "Where is the Iroquois area in Canada?",
@@ -90,7 +92,6 @@ def assert_agrees_with_ir_measures(rr, qrels: Mapping, run: Mapping, atol: float
     ``rr`` are our relevant ranks for queries "0".."n-1" of ``qrels``/``run``; returns our means.
     """
     import ir_measures
-    import numpy as np
 
     from hbt_bench.metrics import AP, NDCG, RR, Recall, evaluate_ranks
 
@@ -115,3 +116,26 @@ def assert_agrees_with_ir_measures(rr, qrels: Mapping, run: Mapping, atol: float
         np.testing.assert_allclose(ours.per_query(rr), expected, rtol=0, atol=atol, err_msg=ours.name)
         assert abs(ours_mean[ours.name] - aggregate[their_measure]) <= atol, ours.name
     return ours_mean
+
+
+def single_relevant_map_bounds(
+    query_vectors: np.ndarray, candidate_vectors: np.ndarray, candidates: Sequence, questions: Sequence
+) -> tuple[float, float]:
+    """(lowest, highest) mAP of a monolingual subset with one relevant candidate per query, by hand.
+
+    With one relevant candidate, AP = 1 / (1 + candidates scored above it) under cosine similarity;
+    candidates within 1e-6 of the relevant score may fall either side, hence bounds. ``candidates`` have
+    ``.uid``, ``questions`` have ``.answer_uid`` (a LAReQA or mMARCO-R language of a corpus).
+    """
+    q = query_vectors / np.maximum(np.linalg.norm(query_vectors, axis=1, keepdims=True), 1e-12)
+    c = candidate_vectors / np.linalg.norm(candidate_vectors, axis=1, keepdims=True)
+    index = {x.uid: i for i, x in enumerate(candidates)}
+    best, worst = [], []
+    for i, question in enumerate(questions):
+        scores = c @ q[i]
+        rel = scores[index[question.answer_uid]]
+        above = int(np.sum(scores > rel + 1e-6))
+        tied = int(np.sum(np.abs(scores - rel) <= 1e-6)) - 1
+        best.append(1.0 / (1 + above))
+        worst.append(1.0 / (1 + above + tied))
+    return float(np.mean(worst)), float(np.mean(best))

@@ -10,22 +10,12 @@ import pytest
 from hbt_bench.adversarial.build import recipe_lines
 from hbt_bench.adversarial.perturbation_sets import SET_VERSION, perturbations_dir
 from hbt_bench.adversarial.textattack_adapter import (
-    TextAttackUnavailable,
-    import_textattack,
     wordnet_available,
 )
 from hbt_bench.cli import main
 from hbt_bench.data.lareqa import load_lareqa
 
 SAMPLE = 6  # questions per language and recipe
-
-
-@pytest.fixture(scope="module")
-def textattack():
-    try:
-        return import_textattack()
-    except TextAttackUnavailable as exc:
-        pytest.skip(f"TextAttack is not installed (`make attack-deps`): {exc}")
 
 
 @pytest.mark.parametrize("version", [SET_VERSION, "v1"])

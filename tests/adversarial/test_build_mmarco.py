@@ -19,8 +19,6 @@ from hbt_bench.adversarial.mmarco_sets import (
 )
 from hbt_bench.adversarial.perturbation_sets import SET_VERSION, PerturbationSetError, perturbations_dir
 from hbt_bench.adversarial.textattack_adapter import (
-    TextAttackUnavailable,
-    import_textattack,
     wordnet_available,
 )
 from hbt_bench.cli import main
@@ -50,14 +48,6 @@ def english_default(mmarco_shared, tmp_path_factory):
     """The real build path on a hub-layout copy whose English queries are the real topics file: the default
     sample (1,000 queries, seed 0) in English, as a user's default build has it."""
     return build_data(tmp_path_factory.mktemp("en"), mmarco_shared, ("en",), queries=1000, negatives=0)
-
-
-@pytest.fixture(scope="module")
-def textattack():
-    try:
-        return import_textattack()
-    except TextAttackUnavailable as exc:
-        pytest.skip(f"TextAttack is not installed: {exc}")
 
 
 def _reference_from(folder, tmp_path, data):
