@@ -2,7 +2,8 @@
 
 Each ``mteb run`` pays the interpreter start, ``import mteb`` with our registration and the data loading,
 and its tasks share one process-wide embedding store per model: one run of ``-t XQuADR MLQAR
--m hbt-bench/hash-ngram`` serves the CLI test (test_register.py). ``mteb run`` takes one ``-m`` model, so
+-m hbt-bench/hash-ngram`` serves the CLI tests (all in test_mteb_cli.py, so that pytest-xdist's
+``--dist loadfile`` builds this fixture on one worker only). ``mteb run`` takes one ``-m`` model, so
 the local sentence-transformers directory gets a second run, and ``-t XQuADR-Adv -l tha deu`` (mteb's
 language filter reduces our tasks to those languages) a third; they and ``mteb available-tasks`` run side
 by side.

@@ -146,28 +146,6 @@ def test_two_external_recipes_with_one_id_are_refused_naming_the_file(fake_v1, t
         XQuADRAdv(external_recipes=[tmp_path / "missing.jsonl"])
 
 
-def test_mteb_run_t_xquadr_adv_in_a_fresh_process(mteb_cli):
-    # The shared run (tests/plugin/conftest.py) serves a two-recipe set through HBT_BENCH_PERTURBATIONS_DIR.
-    # `-l tha deu` is mteb's language filter: the task over Thai and German, pooled corpus included.
-    run = mteb_cli.adv_run
-    assert run.returncode == 0, run.stderr[-3000:]
-    [path] = list(mteb_cli.adv_out.rglob("XQuADR-Adv.json"))
-    stored = json.loads(path.read_text())
-    assert stored["dataset_revision"].endswith("+langs-de-th")
-    entries = {e["hf_subset"]: e for e in stored["scores"]["test"]}
-    assert set(entries) == {"de-de", "de-th", "th-de", "th-th", "de-multi", "th-multi"}
-    assert entries["th-multi"]["num_candidates"] == 852 + 1276  # Thai and German sentences (paper Table 10)
-    th = entries["th-th"]
-    assert th["main_score"] == pytest.approx(
-        (th["map_first-word@all"] + th["map_identity@all"]) / 2, abs=2e-6
-    )
-    assert th["map_identity@all"] == th["clean_map"]
-    # a monolingual subset does not depend on the other languages: the full XQuADR run's th-th, same model
-    [full] = list(mteb_cli.hash_out.rglob("XQuADR.json"))
-    full_th = {e["hf_subset"]: e for e in json.loads(full.read_text())["scores"]["test"]}["th-th"]
-    assert th["clean_map"] == full_th["map"]
-
-
 def _side(tr, tmp_path):
     """The per-query side file the results writer would put beside ``tr``, read back."""
     from hbt_bench import per_query

@@ -123,28 +123,3 @@ def test_import_hbt_bench_stays_light():
     out = _run([sys.executable, "-c", code], env={"HBT_BENCH_NO_AUTOLOAD": "1"})
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
-
-
-def test_mteb_cli_lists_and_runs_the_tasks(mteb_cli):
-    listed = mteb_cli.listed
-    assert listed.returncode == 0, listed.stderr
-    assert "XQuADR" in listed.stdout and "MLQAR" in listed.stdout
-
-    run = mteb_cli.hash_run  # mteb run -t XQuADR MLQAR -m hbt-bench/hash-ngram, fresh process
-    assert run.returncode == 0, run.stderr[-3000:]
-    results = mteb.ResultCache(mteb_cli.hash_out).load_results(tasks=mteb.get_benchmark("HBT"))
-    [model_result] = list(results)
-    assert {tr.task_name for tr in model_result.task_results} == {"XQuADR", "MLQAR"}
-    assert {len(tr.scores["test"]) for tr in model_result.task_results} == {132, 56}
-    scores = mteb.get_benchmark("HBT").get_score(results)["hbt-bench/hash-ngram"]
-    for key in ("XQuADR::Mono", "XQuADR::Cross", "XQuADR::Multi", "MLQAR::Mono", "MLQAR::LanguageBias"):
-        assert scores[key] is not None, key
-    assert scores["XQuADR::Mono"] > scores["XQuADR::Cross"]  # a lexical model is no cross-lingual model
-    assert scores["XQuADR::LanguageBias"] > 100
-
-
-def test_mteb_run_with_a_local_sentence_transformers_dir(mteb_cli):
-    run = mteb_cli.st_run  # mteb run -t XQuADR -m <tiny sentence-transformers dir>, fresh process
-    assert run.returncode == 0, run.stderr[-3000:]
-    [path] = list(mteb_cli.st_out.rglob("XQuADR.json"))
-    assert path.parent.parent.name == "local__tiny-st"
