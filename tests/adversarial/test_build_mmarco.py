@@ -160,7 +160,8 @@ def test_a_default_build_whose_english_is_not_the_references_is_refused(data, tm
         check_pinned(built, default)
 
 
-def test_attack_build_cli_for_mmarco_r(textattack, data, capsys):
+def test_attack_build_cli_for_mmarco_r(textattack, data, capsys, monkeypatch):
+    monkeypatch.setenv("HBT_BENCH_DATA_DIR", str(data))  # --data-dir sets it in-process; undone after
     args = [
         "attack",
         "build",
@@ -187,6 +188,7 @@ def test_attack_build_cli_for_mmarco_r(textattack, data, capsys):
 
 def test_attack_build_without_an_mmarco_build_names_the_build_command(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("HBT_BENCH_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("HBT_BENCH_DATA_DIR", str(tmp_path))  # --data-dir sets it in-process; undone after
     args = ["attack", "build", "--dataset", "mmarco-r", "--recipes", "char-noise@1edit"]
     assert main([*args, "--data-dir", str(tmp_path)]) == 2
     assert "hbt-bench data build mmarco-r" in capsys.readouterr().err

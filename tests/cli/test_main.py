@@ -94,8 +94,9 @@ def test_eval_errors_are_clear_and_leave_no_results(shared_data, tmp_path, capsy
     assert not out.exists() or not any(p.is_file() for p in out.rglob("*"))
 
 
-def test_eval_with_a_corrupted_data_file_names_it(shared_data, tmp_path, capsys):
+def test_eval_with_a_corrupted_data_file_names_it(shared_data, tmp_path, capsys, monkeypatch):
     data = tmp_path / "data"
+    monkeypatch.setenv("HBT_BENCH_DATA_DIR", str(data))  # --data-dir sets it in-process; undone after
     shutil.copytree(shared_data / "xquad-r", data / "xquad-r")
     target = data / "xquad-r" / "de.json"
     target.chmod(0o644)
