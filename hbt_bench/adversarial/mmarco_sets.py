@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from hbt_bench.adversarial.build import PerturbFn, SetBuild, build_set
+from hbt_bench.adversarial.local_sets import ATTACK_BUILD_COMMAND, local_set_folder, query_file_shas
 from hbt_bench.adversarial.perturbation_sets import (
     MANIFEST,
     PerturbationSetError,
@@ -51,24 +52,17 @@ from hbt_bench.data.mmarco import (
 from hbt_bench.data.sources import DATA_DIR_ENV, file_sha256
 
 __all__ = [
-    "ATTACK_BUILD_COMMAND",
     "PINNED_LANGUAGES",
     "REFERENCE_COMMAND",
     "TOPICS_RELPATH",
     "build_local_set",
     "build_reference_set",
     "check_pinned",
-    "local_set_folder",
-    "local_sets_root",
     "pin_line",
     "pinned_build",
-    "query_file_shas",
-    "set_digest",
-    "verify_local_set",
     "write_local_set",
 ]
 
-ATTACK_BUILD_COMMAND = "hbt-bench attack build --dataset mmarco-r"
 #: The languages whose records the package pins (the only mMARCO queries available offline: MS MARCO's own).
 PINNED_LANGUAGES: tuple[str, ...] = ("en",)
 #: MS MARCO dev-small English queries (``qid<TAB>text``), under the data dir (see ``../shared/data/mmarco``).
@@ -83,22 +77,6 @@ _SOURCE_TERMS = {
 }
 
 
-def local_sets_root(build: Path) -> Path:
-    """Where a build's own perturbation sets live: inside the build (never shipped, like its text)."""
-    return build / "perturbations"
-
-
-def local_set_folder(build: Path, version: str) -> Path:
-    return set_folder(local_sets_root(build), DATASET, version)
-
-
-def query_file_shas(manifest: Mapping[str, Any]) -> dict[str, str]:
-    """lang -> sha256 of the build's ``<lang>/queries.jsonl`` (from its manifest, which loading verifies)."""
-    files = manifest.get("files", {})
-    langs = manifest.get("parameters", {}).get("languages", [])
-    return {lang: str(files.get(f"{lang}/queries.jsonl", {}).get("sha256")) for lang in langs}
-
-
 def _source_of_build(build: Path, manifest: Mapping[str, Any]) -> dict[str, Any]:
     return {
         **_SOURCE_TERMS,
@@ -106,17 +84,6 @@ def _source_of_build(build: Path, manifest: Mapping[str, Any]) -> dict[str, Any]
         "qrels_sha256": manifest.get("qrels", {}).get("sha256"),
         "files": query_file_shas(manifest),
     }
-
-
-def set_digest(folder: Path) -> str | None:
-    """Short digest of a set's recipe-file sha256s (None when there is no readable manifest): the tag that
-    keeps results on different local sets apart."""
-    try:
-        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-        pairs = [f"{e['id']}:{e['sha256']}" for e in manifest["recipes"]]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return hashlib.sha256("\n".join(pairs).encode("utf-8")).hexdigest()[:12]
 
 
 # --- the shipped English reference --------------------------------------------------------------------------
@@ -373,29 +340,3 @@ def write_local_set(build: Path, built: SetBuild) -> Path:
     return write_perturbation_set(
         local_set_folder(build, built.manifest["version"]), built.manifest, built.contents
     )
-
-
-def verify_local_set(build: Path, version: str) -> Path:
-    """The local set's folder, checked to exist and to have been built from this build (query-file sha256s);
-    the records themselves are verified when the task loads them."""
-    folder = local_set_folder(build, version)
-    if not (folder / MANIFEST).is_file():
-        raise PerturbationSetError(
-            f"no mMARCO-R perturbation set {version} in {folder}: build it from this mMARCO-R build with "
-            f"`{ATTACK_BUILD_COMMAND} --version {version}` (needs the attack extra, TextAttack)"
-        )
-    manifest = read_set_manifest(folder)
-    built_from = manifest["source"].get("files") if isinstance(manifest["source"], dict) else None
-    current = query_file_shas(read_manifest(build))
-    if built_from != current:
-        differ = sorted(
-            lang
-            for lang in {*(built_from or {}), *current}
-            if (built_from or {}).get(lang) != current.get(lang)
-        )
-        raise PerturbationSetError(
-            f"{folder / MANIFEST}: the set was built from another mMARCO-R build (query files of "
-            f"{', '.join(differ)} differ from {build}'s): rebuild it with `{ATTACK_BUILD_COMMAND} --version "
-            f"{version}`"
-        )
-    return folder

@@ -22,7 +22,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from hbt_bench.adversarial.mmarco_sets import local_set_folder, local_sets_root, set_digest, verify_local_set
+from hbt_bench.adversarial.local_sets import local_set_folder, local_sets_root, set_digest, verify_local_set
 from hbt_bench.data.mmarco import build_tag, dataset_dir, load_mmarco_r, read_manifest
 from hbt_bench.errors import HbtBenchError
 from hbt_bench.evaluate import LareqaEvaluator

@@ -189,7 +189,7 @@ def _command(task: str, model: str, root: Path, variant: str) -> str:
     name = f"{task}-Adv" if variant == "adversarial" else task
     command = f"hbt-bench eval --model {model} --tasks {name} --output-folder {root}"
     if name == "mMARCOR-Adv":  # its perturbation set is built from the user's own mMARCO-R build first
-        from hbt_bench.adversarial.mmarco_sets import ATTACK_BUILD_COMMAND
+        from hbt_bench.adversarial.local_sets import ATTACK_BUILD_COMMAND
 
         command = f"{ATTACK_BUILD_COMMAND} && {command}"
     return command

@@ -10,13 +10,8 @@ import time
 import pytest
 
 from hbt_bench.adversarial.build import recipe_lines
-from hbt_bench.adversarial.mmarco_sets import (
-    build_local_set,
-    check_pinned,
-    local_set_folder,
-    pin_line,
-    write_local_set,
-)
+from hbt_bench.adversarial.local_sets import local_set_folder
+from hbt_bench.adversarial.mmarco_sets import build_local_set, check_pinned, pin_line, write_local_set
 from hbt_bench.adversarial.perturbation_sets import SET_VERSION, PerturbationSetError, perturbations_dir
 from hbt_bench.adversarial.textattack_adapter import (
     wordnet_available,

@@ -8,7 +8,8 @@ import shutil
 import mteb
 import pytest
 
-from hbt_bench.adversarial.mmarco_sets import build_local_set, local_set_folder, write_local_set
+from hbt_bench.adversarial.local_sets import local_set_folder
+from hbt_bench.adversarial.mmarco_sets import build_local_set, write_local_set
 from hbt_bench.adversarial.perturbation_sets import SET_VERSION, PerturbationSetError
 from hbt_bench.data.mmarco import DEFAULT_LANGUAGES, load_mmarco_r
 from hbt_bench.data.mmarco_build import build_mmarco_r

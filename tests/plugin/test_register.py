@@ -123,3 +123,16 @@ def test_import_hbt_bench_stays_light():
     out = _run([sys.executable, "-c", code], env={"HBT_BENCH_NO_AUTOLOAD": "1"})
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_task_modules_load_no_set_building_code():
+    """Building mteb's tasks (each -Adv task tags its revision at construction) reads sets, never builds
+    them: the builders (and their generator bookkeeping) stay off mteb's import path."""
+    builders = "('hbt_bench.adversarial.build', 'hbt_bench.adversarial.mmarco_sets', 'textattack')"
+    code = (
+        "import sys, hbt_bench.plugin.mmarco, hbt_bench.plugin.adversarial_tasks; "
+        f"print(sorted(m for m in {builders} if m in sys.modules))"
+    )
+    out = _run([sys.executable, "-c", code], env={"HBT_BENCH_NO_AUTOLOAD": "1"})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
