@@ -178,17 +178,19 @@ def staged_dir(final: str | Path) -> Iterator[Path]:
         raise
 
 
-def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
+def write_bytes_atomic(path: str | Path, data: bytes, *, exclusive: bool = False) -> Path:
     """Write ``path`` so that it holds either its old content or all of ``data``, never a part (mode 0644,
-    as :func:`atomic_writer`)."""
-    with atomic_writer(path, "wb") as handle:
+    as :func:`atomic_writer`); ``exclusive``: fail with FileExistsError rather than replace a file."""
+    with atomic_writer(path, "wb", exclusive=exclusive) as handle:
         handle.write(data)
     return Path(path)
 
 
-def write_text_atomic(path: str | Path, text: str, encoding: str = "utf-8") -> Path:
+def write_text_atomic(
+    path: str | Path, text: str, encoding: str = "utf-8", *, exclusive: bool = False
+) -> Path:
     """:func:`write_bytes_atomic` for text."""
-    return write_bytes_atomic(path, text.encode(encoding))
+    return write_bytes_atomic(path, text.encode(encoding), exclusive=exclusive)
 
 
 #: Mode of a file :func:`atomic_writer` puts in place: what ``open()`` gives under the usual umask 022
@@ -197,13 +199,17 @@ _FILE_MODE = 0o644
 
 
 @contextlib.contextmanager
-def atomic_writer(path: str | Path, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO[Any]]:
+def atomic_writer(
+    path: str | Path, mode: str = "w", encoding: str | None = "utf-8", *, exclusive: bool = False
+) -> Iterator[IO[Any]]:
     """``with atomic_writer(path) as f: <write to f>``: a file written as a stream (too big to hold as
     one string, e.g. a run's predictions) appears at ``path`` whole, or not at all.
 
     ``f`` is a staged sibling ``.<name>.hbt-new-<pid>-<random>``; on success it is flushed, synced, given
     mode 0644 and renamed onto ``path``; on any error it is removed and ``path`` keeps its old content.
-    ``mode`` is ``"w"`` (text, ``encoding``) or ``"wb"``.
+    ``mode`` is ``"w"`` (text, ``encoding``) or ``"wb"``. ``exclusive``: the staged file is hard-linked
+    to ``path`` instead of renamed, which fails with FileExistsError if ``path`` exists by then (two
+    writers at once: exactly one wins, nothing is replaced).
     """
     if mode not in ("w", "wb"):
         raise ValueError(f"atomic_writer mode must be 'w' or 'wb', got {mode!r}")
@@ -216,7 +222,11 @@ def atomic_writer(path: str | Path, mode: str = "w", encoding: str | None = "utf
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, _FILE_MODE)
-        os.replace(tmp, path)
+        if exclusive:
+            os.link(tmp, path)
+            os.unlink(tmp)
+        else:
+            os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)

@@ -152,3 +152,14 @@ def test_small_atomic_writes_are_readable_by_others(tmp_path, write):
     assert path.stat().st_mode & 0o777 == 0o644
     assert path.read_bytes() == b"x"
     assert [p.name for p in tmp_path.iterdir()] == ["f.json"]
+
+
+def test_an_exclusive_write_never_replaces_a_file(tmp_path: Path) -> None:
+    path = tmp_path / "f.jsonl"
+    atomic.write_text_atomic(path, "first", exclusive=True)
+    assert path.read_text(encoding="utf-8") == "first"
+    assert path.stat().st_mode & 0o777 == 0o644
+    with pytest.raises(FileExistsError):
+        atomic.write_text_atomic(path, "second", exclusive=True)
+    assert path.read_text(encoding="utf-8") == "first"
+    assert [p.name for p in tmp_path.iterdir()] == ["f.jsonl"]  # no staged file left behind

@@ -30,7 +30,15 @@ from hbt_bench.adversarial.perturbation_sets import (
 )
 from hbt_bench.paths import safe_component
 
-__all__ = ["PerturbFn", "SetBuild", "build_set", "check_set", "recipe_lines", "write_set"]
+__all__ = [
+    "PerturbFn",
+    "SetBuild",
+    "build_set",
+    "check_set",
+    "generator_versions",
+    "recipe_lines",
+    "write_set",
+]
 
 #: ``perturb(recipe, lang, [(qid, text)], seed=..., jobs=...) -> [obj with .text and .status]``
 PerturbFn = Callable[..., Sequence[Any]]
@@ -39,7 +47,8 @@ PerturbFn = Callable[..., Sequence[Any]]
 _GENERATOR_PACKAGES = ("hbt-bench", "textattack", "pythainlp", "jieba", "regex", "stopwordsiso", "nltk")
 
 
-def _versions() -> dict[str, str | None]:
+def generator_versions() -> dict[str, str | None]:
+    """The versions of the packages (and Python) whose behaviour decides a perturbation's text."""
     out: dict[str, str | None] = {}
     for name in _GENERATOR_PACKAGES:
         try:
@@ -176,7 +185,7 @@ def build_set(
             "homepage": source.homepage,
             "files": {lang: source.file(lang).sha256 for lang in corpus.languages},
         },
-        "generator": _versions(),
+        "generator": generator_versions(),
         "command": f"hbt-bench attack build --dataset {dataset} --version {version_name} --seed {seed}",
         "note": (
             "Records are edit scripts against the pinned source questions (no question text); "

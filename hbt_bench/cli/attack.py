@@ -21,6 +21,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     attack = sub.add_parser("attack", help="adversarial perturbation sets and targeted attacks")
     attack_sub = attack.add_subparsers(dest="attack_command", required=True)
     _add_build_command(attack_sub)
+    _add_compose_command(attack_sub)
     _add_run_command(attack_sub)
 
 
@@ -273,7 +274,8 @@ def _check_or_write(args: argparse.Namespace, dataset: str, built: Any) -> int:
 def _build_mmarco_local(args: argparse.Namespace, recipe_ids: list[str] | None) -> int:
     """``--dataset mmarco-r``: the user's full set, written into (``--check``: compared with) their build."""
     from hbt_bench.adversarial.build import check_set
-    from hbt_bench.adversarial.mmarco_sets import build_local_set, local_sets_root, write_local_set
+    from hbt_bench.adversarial.local_sets import local_sets_root
+    from hbt_bench.adversarial.mmarco_sets import build_local_set, write_local_set
     from hbt_bench.errors import HbtBenchError
 
     if args.out or args.into_package:
@@ -307,6 +309,81 @@ def _build_destination(args: argparse.Namespace) -> Path:
         return Path(args.out or os.environ[PERTURBATIONS_DIR_ENV]).expanduser()
     data_home = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
     return Path(data_home) / "hbt-bench" / "perturbations"
+
+
+def _add_compose_command(attack_sub: argparse._SubParsersAction) -> None:
+    """``hbt-bench attack compose``: chain shipped recipes into an external recipe file."""
+    compose = attack_sub.add_parser(
+        "compose",
+        help="chain recipes into an external recipe file (for eval --perturbations)",
+        description="Apply --recipes in order (each to the previous one's output) to every question of "
+        "--dataset and write an external recipe file (header + {qid, lang, text} lines) for "
+        "`hbt-bench eval --tasks XQuADR-Adv --perturbations FILE`: e.g. a paraphrase-style stand-in, "
+        "en-synonym@10pct,word-shuffle@10pct, where no paraphrase generator is available. The file holds "
+        "question text; it is never overwritten.",
+    )
+    compose.add_argument("--recipes", required=True, help="comma-separated recipe ids, applied in order")
+    compose.add_argument("--dataset", default="xquad-r", help="xquad-r (default) or mlqa-r")
+    compose.add_argument("--id", required=True, help="the recipe's id in results (map_<id>); no '@'")
+    compose.add_argument("--out", required=True, help="the file to write (must not exist)")
+    compose.add_argument(
+        "--languages", help="comma-separated (default: every language all the recipes apply to)"
+    )
+    compose.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
+    compose.add_argument(
+        "--jobs", type=int, default=1, help="worker processes; the output does not depend on it"
+    )
+    add_data_dir(compose)
+    compose.set_defaults(func=_cmd_compose)
+
+
+def _cmd_compose(args: argparse.Namespace) -> int:
+    from hbt_bench.adversarial.build import generator_versions
+    from hbt_bench.adversarial.compose import compose_languages, compose_recipe, write_external_recipe
+    from hbt_bench.adversarial.recipes import get_recipe
+    from hbt_bench.adversarial.textattack_adapter import import_textattack
+    from hbt_bench.data.lareqa import load_lareqa
+    from hbt_bench.data.sources import SOURCES, get_source
+    from hbt_bench.errors import HbtBenchError
+
+    apply_data_dir(args)
+    if args.jobs < 1:
+        raise HbtBenchError(f"--jobs must be >= 1, got {args.jobs}")
+    dataset = canonical_name(args.dataset, list(SOURCES))
+    if dataset not in SOURCES:
+        raise HbtBenchError(f"--dataset: unknown {args.dataset!r}; choose from {', '.join(SOURCES)}")
+    out = Path(args.out)
+    if out.exists() or out.is_symlink():  # before minutes of work
+        raise HbtBenchError(f"--out {out} exists: not overwriting it")
+    ids = [r.strip() for r in args.recipes.split(",") if r.strip()]
+    try:
+        recipes = [get_recipe(r) for r in ids]
+    except ValueError as exc:
+        raise HbtBenchError(f"--recipes: {exc}") from None
+    languages = (
+        [lang.strip() for lang in args.languages.split(",") if lang.strip()] if args.languages else None
+    )
+    import_textattack()
+    corpus = load_lareqa(dataset)
+    source = get_source(dataset)
+    languages = compose_languages(recipes, corpus, languages)
+    composed = compose_recipe(
+        recipes,
+        corpus,
+        recipe_id=args.id,
+        seed=args.seed,
+        languages=languages,
+        jobs=args.jobs,
+        provenance={
+            "source_sha256": {lang: source.file(lang).sha256 for lang in languages},
+            "generator": generator_versions(),
+        },
+    )
+    path = write_external_recipe(out, composed)
+    for lang, counts in composed.counts().items():
+        print(f"{lang}: " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items())))
+    print(f"wrote {path} ({len(composed.records)} questions, recipe id {args.id!r})")
+    return 0
 
 
 def _cmd_recipes(args: argparse.Namespace) -> int:
