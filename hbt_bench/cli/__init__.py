@@ -33,6 +33,7 @@ from hbt_bench.cli.common import (
     check_device,
     dataset_of_task,
     resolve_name,
+    silence_progress_bars,
 )
 from hbt_bench.errors import HbtBenchError
 from hbt_bench.formatting import fmt_score
@@ -223,6 +224,8 @@ def _matching_subsets(task: Any, patterns: str) -> list[str]:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    if args.quiet:
+        silence_progress_bars()  # before mteb imports datasets, and before a bm25s model is loaded
     import mteb
 
     from hbt_bench.plugin.benchmark import ALL_TASKS, is_adversarial

@@ -92,3 +92,24 @@ def check_device(device: str) -> None:
             raise HbtBenchError(f"--device {device}: there are only {count} CUDA devices")
     if dev.type == "mps" and not torch.backends.mps.is_available():
         raise HbtBenchError(f"--device {device}: MPS is not available on this machine")
+
+
+#: Switches that third-party libraries read for their own progress bars (``--quiet`` cannot reach them
+#: through mteb): bm25s reads DISABLE_TQDM when imported, HF datasets and the hub read theirs when used.
+_PROGRESS_ENV = {
+    "DISABLE_TQDM": "1",
+    "HF_DATASETS_DISABLE_PROGRESS_BARS": "1",
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+}
+
+
+def silence_progress_bars() -> None:
+    """``--quiet``: turn off the progress bars that libraries below mteb draw on their own (bm25s's
+    tokenize/index/retrieve, datasets' map), for the rest of this process."""
+    import sys
+
+    os.environ.update(_PROGRESS_ENV)
+    if "datasets" in sys.modules:  # already imported: its switch was read; flip it directly
+        from datasets.utils import disable_progress_bars
+
+        disable_progress_bars()

@@ -460,3 +460,35 @@ def test_device_reaches_the_model_loader(shared_data, monkeypatch):
     assert seen == [("hash-ngram", "cpu")]
     assert main([*args, "--model", "some/hub-model", "--device", "cpu"]) == 0
     assert seen[1:] == [("some/hub-model", "cpu")]
+
+
+def test_quiet_silences_the_bars_that_libraries_below_mteb_draw(shared_data, tmp_path):
+    """mteb's BM25 calls bm25s without show_progress, and mteb maps datasets with bars on: `--quiet` reaches
+    them through their own switches (read at import, hence a fresh process). Without --quiet they draw."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("bm25s")
+    cmd = [
+        sys.executable,
+        "-m",
+        "hbt_bench.cli",
+        "eval",
+        "--model",
+        "mteb/baseline-bm25s",
+        "--tasks",
+        "XQuADR",
+    ]
+    cmd += ["--languages", "en", "--data-dir", str(shared_data)]
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("DISABLE_TQDM", "HF_DATASETS_DISABLE_PROGRESS_BARS")
+    }
+    env["HF_HUB_OFFLINE"] = "1"
+    loud = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    quiet = subprocess.run(
+        [*cmd, "--quiet"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300
+    )
+    assert loud.returncode == quiet.returncode == 0, loud.stderr[-2000:] + quiet.stderr[-2000:]
+    assert "Split strings" in loud.stderr and "BM25S Retrieve" in loud.stderr  # the bars this test is about
+    assert "en-en" in quiet.stdout or "en " in quiet.stdout
+    assert "it/s" not in quiet.stderr and "%|" not in quiet.stderr, quiet.stderr[-2000:]
