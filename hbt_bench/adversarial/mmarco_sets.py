@@ -23,7 +23,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-import os
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -44,17 +43,17 @@ from hbt_bench.data.mmarco import (
     DATASET,
     DEFAULT_QUERIES,
     DEFAULT_SEED,
+    TOPICS,
     build_tag,
     dataset_dir,
     load_mmarco_r,
     read_manifest,
 )
-from hbt_bench.data.sources import DATA_DIR_ENV, file_sha256
+from hbt_bench.data.sources import file_sha256
 
 __all__ = [
     "PINNED_LANGUAGES",
     "REFERENCE_COMMAND",
-    "TOPICS_RELPATH",
     "build_local_set",
     "build_reference_set",
     "check_pinned",
@@ -65,8 +64,6 @@ __all__ = [
 
 #: The languages whose records the package pins (the only mMARCO queries available offline: MS MARCO's own).
 PINNED_LANGUAGES: tuple[str, ...] = ("en",)
-#: MS MARCO dev-small English queries (``qid<TAB>text``), under the data dir (see ``../shared/data/mmarco``).
-TOPICS_RELPATH = "mmarco/topics.msmarco-passage.dev-subset.en.tsv"
 REFERENCE_COMMAND = "hbt-bench attack build --dataset mmarco-r --reference --into-package"
 
 
@@ -111,18 +108,6 @@ def pinned_build(built: SetBuild) -> SetBuild:
     return SetBuild(manifest={**built.manifest, "recipes": recipes}, contents=contents)
 
 
-def _topics_file(data_dir: str | Path | None) -> Path:
-    root = data_dir if data_dir is not None else os.environ.get(DATA_DIR_ENV)
-    path = Path(root).expanduser() / TOPICS_RELPATH if root else None
-    if path is None or not path.is_file():
-        raise PerturbationSetError(
-            f"MS MARCO dev-small English topics not found: expected <data dir>/{TOPICS_RELPATH} "
-            f"(--data-dir or {DATA_DIR_ENV}; from castorini/anserini-tools "
-            "topics/topics.msmarco-passage.dev-subset.txt)"
-        )
-    return path
-
-
 def _reference_hub_copy(root: Path, topics: Path, qrels: Path) -> None:
     """A hub-layout copy whose English queries are the real topics file; the run is empty and the passages
     are placeholders (query perturbations depend on neither; ``--negatives 0`` never reads the run)."""
@@ -155,9 +140,9 @@ def build_reference_set(
 ) -> SetBuild:
     """The English reference: ``data build mmarco-r --languages en`` (default sample, no negatives) on a
     hub-layout copy of the real topics file, then the recipes over its queries."""
-    from hbt_bench.data.mmarco_build import build_mmarco_r, resolve_qrels
+    from hbt_bench.data.mmarco_build import build_mmarco_r, resolve_qrels, resolve_topics
 
-    topics = _topics_file(data_dir)
+    topics = resolve_topics(data_dir)
     qrels = resolve_qrels(data_dir)
     with tempfile.TemporaryDirectory(prefix="hbt-mmarco-ref-") as tmp:
         hub, data = Path(tmp) / "hub", Path(tmp) / "data"
@@ -188,7 +173,7 @@ def build_reference_set(
     built.manifest["source"] = {
         **_SOURCE_TERMS,
         "pinned_languages": list(PINNED_LANGUAGES),
-        "topics": {"file": Path(TOPICS_RELPATH).name, "sha256": file_sha256(topics)},
+        "topics": {"file": Path(TOPICS.relpath).name, "sha256": file_sha256(topics)},
         "qrels_sha256": report.manifest["qrels"]["sha256"],
         "sample": {
             "queries": DEFAULT_QUERIES,

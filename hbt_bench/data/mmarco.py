@@ -51,6 +51,7 @@ __all__ = [
     "HUB_REVISION",
     "LANGUAGES",
     "QRELS",
+    "TOPICS",
     "MMarcoDataError",
     "build_tag",
     "check_languages",
@@ -100,6 +101,14 @@ QRELS = PinnedFile(
     url="https://raw.githubusercontent.com/castorini/anserini-tools/"
     "5b819c1a45c8a0a3ec9426f476694f44a29dfaf3/qrels/qrels.msmarco-passage.dev-subset.txt",
     sha256="34ef51a24e049b3dd19b0a448b764f26b0def22ec42f421ecba2db91f82e7042",
+)
+#: MS MARCO dev-small English queries (``qid<TAB>text``), renamed in the data dir: the source of the shipped
+#: English mMARCO-R perturbation reference (mMARCO keeps MS MARCO's query ids).
+TOPICS = PinnedFile(
+    relpath="mmarco/topics.msmarco-passage.dev-subset.en.tsv",
+    url="https://raw.githubusercontent.com/castorini/anserini-tools/"
+    "5b819c1a45c8a0a3ec9426f476694f44a29dfaf3/topics/topics.msmarco-passage.dev-subset.txt",
+    sha256="f4f71fa87b6be4fb968cca2b8f8554c4ebd003e6c3488af3ac1cc5629c3de189",
 )
 
 

@@ -57,9 +57,10 @@ from hbt_bench.data.mmarco import (
     HUB_REVISION,
     LANGUAGES,
     QRELS,
+    TOPICS,
     check_languages,
 )
-from hbt_bench.data.sources import CACHE_DIR_ENV, DATA_DIR_ENV, file_sha256, verify_sha256
+from hbt_bench.data.sources import CACHE_DIR_ENV, DATA_DIR_ENV, PinnedFile, file_sha256, verify_sha256
 from hbt_bench.errors import DataSourceError, HbtBenchError
 from hbt_bench.paths import safe_component
 from hbt_bench.resources import cache_dir
@@ -74,7 +75,9 @@ __all__ = [
     "collection_relpath",
     "open_source",
     "queries_relpath",
+    "resolve_pinned",
     "resolve_qrels",
+    "resolve_topics",
     "run_relpath",
     "sample_qids",
 ]
@@ -198,30 +201,28 @@ def open_source(spec: str | Path | None, revision: str = HUB_REVISION) -> Source
     return LocalSource(text)
 
 
-def resolve_qrels(data_dir: str | Path | None = None) -> Path:
-    """The verified dev-small qrels: ``<data_dir>/mmarco/...``, else ``$HBT_BENCH_DATA_DIR``'s, else the cache
-    (downloaded from the pinned URL on first use)."""
+def resolve_pinned(pinned: PinnedFile, label: str, data_dir: str | Path | None = None) -> Path:
+    """A verified pinned file: ``<data_dir>/<relpath>``, else ``$HBT_BENCH_DATA_DIR``'s, else the cache
+    (downloaded from its pinned URL on first use). ``label`` names it in errors."""
     root = data_dir if data_dir is not None else os.environ.get(DATA_DIR_ENV)
     if root:
-        path = Path(root).expanduser() / QRELS.relpath
+        path = Path(root).expanduser() / pinned.relpath
         if path.is_file():
-            verify_sha256(path, QRELS.sha256, label="mMARCO dev qrels", url=QRELS.url)
+            verify_sha256(path, pinned.sha256, label=label, url=pinned.url)
             return path
         if data_dir is not None:
-            raise MMarcoSourceError(
-                f"MS MARCO dev-small qrels not found: expected {str(path)!r} (from {QRELS.url})"
-            )
-    target = cache_dir() / QRELS.relpath
+            raise MMarcoSourceError(f"{label} not found: expected {str(path)!r} (from {pinned.url})")
+    target = cache_dir() / pinned.relpath
     if target.is_file():
-        verify_sha256(target, QRELS.sha256, label="mMARCO dev qrels", downloaded=True)
+        verify_sha256(target, pinned.sha256, label=label, downloaded=True)
         return target
     try:
         import pooch
 
         return Path(
             pooch.retrieve(
-                QRELS.url,
-                known_hash=f"sha256:{QRELS.sha256}",
+                pinned.url,
+                known_hash=f"sha256:{pinned.sha256}",
                 path=target.parent,
                 fname=target.name,
                 progressbar=False,
@@ -229,10 +230,20 @@ def resolve_qrels(data_dir: str | Path | None = None) -> Path:
         )
     except Exception as exc:
         raise MMarcoSourceError(
-            f"cannot download the MS MARCO dev-small qrels from {QRELS.url}: {type(exc).__name__}: {exc}. "
-            "Put the "
-            f"file at <dir>/{QRELS.relpath} and set {DATA_DIR_ENV}=<dir> (or {CACHE_DIR_ENV})."
+            f"cannot download the {label} from {pinned.url}: {type(exc).__name__}: {exc}. Put the "
+            f"file at <dir>/{pinned.relpath} and set {DATA_DIR_ENV}=<dir> (or {CACHE_DIR_ENV})."
         ) from exc
+
+
+def resolve_qrels(data_dir: str | Path | None = None) -> Path:
+    """The verified dev-small qrels (see :func:`resolve_pinned`)."""
+    return resolve_pinned(QRELS, "MS MARCO dev-small qrels", data_dir)
+
+
+def resolve_topics(data_dir: str | Path | None = None) -> Path:
+    """The verified MS MARCO dev-small English queries (see :func:`resolve_pinned`): the source of the
+    shipped English mMARCO-R perturbation reference."""
+    return resolve_pinned(TOPICS, "MS MARCO dev-small English topics", data_dir)
 
 
 def _read_qrels(path: Path) -> dict[str, list[str]]:

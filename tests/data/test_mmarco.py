@@ -180,3 +180,28 @@ def test_loader_errors_name_the_build_command_and_a_tampered_file(hub, env):
     )
     with pytest.raises(MMarcoDataError, match=r"Checksum mismatch.*de/passages\.jsonl"):
         load_mmarco_r(data_dir=env)
+
+
+@pytest.mark.parametrize("which", ["qrels", "topics"])
+def test_pinned_sources_resolve_verified_and_refuse_a_tampered_or_missing_copy(
+    shared_mmarco, tmp_path, which
+):
+    """The qrels and the English topics (the reference set's source) are pinned by the sha256 of the real
+    files (computed here from the shared copies), checked wherever they are found."""
+    from hbt_bench.data.mmarco_build import resolve_qrels, resolve_topics
+
+    resolve = {"qrels": resolve_qrels, "topics": resolve_topics}[which]
+    name = {
+        "qrels": "qrels.msmarco-passage.dev-subset.txt",
+        "topics": "topics.msmarco-passage.dev-subset.en.tsv",
+    }
+    real = shared_mmarco / name[which]
+    assert resolve(shared_mmarco.parent) == shared_mmarco / name[which]
+    copy = tmp_path / "data" / "mmarco" / name[which]
+    copy.parent.mkdir(parents=True)
+    copy.write_bytes(real.read_bytes().replace(b"1", b"2", 1))
+    with pytest.raises(HbtBenchError, match="sha256"):
+        resolve(tmp_path / "data")
+    copy.unlink()
+    with pytest.raises(MMarcoSourceError, match=f"not found: expected .*{name[which]}"):
+        resolve(tmp_path / "data")
