@@ -149,6 +149,14 @@ def cmd_attack_run(args: argparse.Namespace) -> int:
 # --- attack build / attack recipes -------------------------------------------------------------------
 
 
+def _add_seed_and_jobs(parser: argparse.ArgumentParser) -> None:
+    """The recipes' base seed and worker count (``attack build``, ``attack compose``)."""
+    parser.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
+    parser.add_argument(
+        "--jobs", type=int, default=1, help="worker processes; the output does not depend on it"
+    )
+
+
 def _add_build_command(attack_sub: argparse._SubParsersAction) -> None:
     """``hbt-bench attack build`` (write or --check the frozen sets) and ``attack recipes`` (list them)."""
 
@@ -182,10 +190,7 @@ def _add_build_command(attack_sub: argparse._SubParsersAction) -> None:
         help=f"set version folder, a plain name such as v3 (default: {_SET_VERSION}, the -Adv tasks' set)",
     )
     build.add_argument("--recipes", help="comma-separated recipe ids (default: the leaderboard recipes)")
-    build.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
-    build.add_argument(
-        "--jobs", type=int, default=1, help="worker processes; the output does not depend on it"
-    )
+    _add_seed_and_jobs(build)
     where = build.add_mutually_exclusive_group()
     where.add_argument(
         "--out",
@@ -329,10 +334,7 @@ def _add_compose_command(attack_sub: argparse._SubParsersAction) -> None:
     compose.add_argument(
         "--languages", help="comma-separated (default: every language all the recipes apply to)"
     )
-    compose.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
-    compose.add_argument(
-        "--jobs", type=int, default=1, help="worker processes; the output does not depend on it"
-    )
+    _add_seed_and_jobs(compose)
     add_data_dir(compose)
     compose.set_defaults(func=_cmd_compose)
 
