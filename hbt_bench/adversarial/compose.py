@@ -22,7 +22,13 @@ from typing import Any
 from hbt_bench.adversarial.perturbation_sets import PerturbationSetError, status_of
 from hbt_bench.paths import safe_component
 
-__all__ = ["ComposedRecipe", "compose_languages", "compose_recipe", "write_external_recipe"]
+__all__ = [
+    "ComposedRecipe",
+    "check_recipe_id",
+    "compose_languages",
+    "compose_recipe",
+    "write_external_recipe",
+]
 
 
 @dataclass(frozen=True)
@@ -69,6 +75,16 @@ def compose_languages(recipes: Sequence[Any], corpus: Any, languages: Sequence[s
     return list(dict.fromkeys(languages))
 
 
+def check_recipe_id(recipe_id: str) -> str:
+    """An external recipe's id: a plain name (it names result fields) without the shipped ids' ``@``."""
+    safe_component(recipe_id, "--id")
+    if "@" in recipe_id:
+        raise PerturbationSetError(
+            f"--id {recipe_id!r}: '@' is reserved for the shipped recipes' name@strength"
+        )
+    return recipe_id
+
+
 def compose_recipe(
     recipes: Sequence[Any],
     corpus: Any,
@@ -89,11 +105,7 @@ def compose_recipe(
         from hbt_bench.adversarial.recipes import perturb
     if not recipes:
         raise PerturbationSetError("compose: give at least one recipe")
-    safe_component(recipe_id, "--id")
-    if "@" in recipe_id:
-        raise PerturbationSetError(
-            f"--id {recipe_id!r}: '@' is reserved for the shipped recipes' name@strength"
-        )
+    check_recipe_id(recipe_id)
     langs = compose_languages(recipes, corpus, languages)
     records: list[dict[str, str]] = []
     for lang in langs:

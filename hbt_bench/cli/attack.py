@@ -341,7 +341,12 @@ def _add_compose_command(attack_sub: argparse._SubParsersAction) -> None:
 
 def _cmd_compose(args: argparse.Namespace) -> int:
     from hbt_bench.adversarial.build import generator_versions
-    from hbt_bench.adversarial.compose import compose_languages, compose_recipe, write_external_recipe
+    from hbt_bench.adversarial.compose import (
+        check_recipe_id,
+        compose_languages,
+        compose_recipe,
+        write_external_recipe,
+    )
     from hbt_bench.adversarial.recipes import get_recipe
     from hbt_bench.adversarial.textattack_adapter import import_textattack
     from hbt_bench.data.lareqa import load_lareqa
@@ -357,7 +362,10 @@ def _cmd_compose(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() or out.is_symlink():  # before minutes of work
         raise HbtBenchError(f"--out {out} exists: not overwriting it")
+    check_recipe_id(args.id)  # every argument is checked before TextAttack loads and the questions are read
     ids = [r.strip() for r in args.recipes.split(",") if r.strip()]
+    if not ids:
+        raise HbtBenchError("--recipes: give at least one recipe id; see `hbt-bench attack recipes`")
     try:
         recipes = [get_recipe(r) for r in ids]
     except ValueError as exc:

@@ -131,3 +131,20 @@ def test_cli_writes_the_file_and_refuses_bad_arguments(
     on_disk = hashlib.sha256((shared_data / "xquad-r" / "en.json").read_bytes()).hexdigest()
     assert header["provenance"]["source_sha256"]["en"] == on_disk
     assert len(lines) == 1 + 2 * 1190  # every XQuAD question of both languages
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--id", "a@b", "--recipes", "word-drop@10pct"], "'@' is reserved"),
+        (["--id", "..", "--recipes", "word-drop@10pct"], "--id"),
+        (["--id", "p", "--recipes", " , "], "give at least one recipe"),
+        (["--id", "p", "--recipes", "word-drop@10pct", "--jobs", "0"], "--jobs must be >= 1"),
+        (["--id", "p", "--recipes", "word-drop@10pct", "--dataset", "squad"], "--dataset: unknown"),
+    ],
+)
+def test_cli_refuses_bad_arguments_before_any_work(tmp_path, capsys, args, message):
+    out = tmp_path / "p.jsonl"
+    assert main(["attack", "compose", *args, "--out", str(out)]) != 0
+    assert message in capsys.readouterr().err
+    assert not out.exists()
