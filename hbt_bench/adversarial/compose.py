@@ -142,5 +142,11 @@ def write_external_recipe(path: str | Path, composed: ComposedRecipe) -> Path:
         raise PerturbationSetError(f"{path} exists: not overwriting it (choose another --out)")
     try:
         return write_text_atomic(path, "\n".join(composed.lines()) + "\n", exclusive=True)
-    except FileExistsError:
-        raise PerturbationSetError(f"{path} was created meanwhile: not overwriting it") from None
+    except FileExistsError as exc:
+        if path.exists():  # another writer got there first (the link refuses to replace it)
+            raise PerturbationSetError(f"{path} was created meanwhile: not overwriting it") from None
+        raise PerturbationSetError(
+            f"cannot write {path}: {exc.strerror or exc}"
+        ) from exc  # a parent is a file
+    except OSError as exc:
+        raise PerturbationSetError(f"cannot write {path}: {exc.strerror or exc}") from exc

@@ -362,6 +362,8 @@ def _cmd_compose(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() or out.is_symlink():  # before minutes of work
         raise HbtBenchError(f"--out {out} exists: not overwriting it")
+    if not out.parent.is_dir():
+        raise HbtBenchError(f"--out {out}: folder {out.parent} does not exist")
     check_recipe_id(args.id)  # every argument is checked before TextAttack loads and the questions are read
     ids = [r.strip() for r in args.recipes.split(",") if r.strip()]
     if not ids:

@@ -94,6 +94,9 @@ def test_written_file_loads_as_an_external_recipe_and_is_never_overwritten(tmp_p
         write_external_recipe(path, composed)
     assert path.read_bytes() == before
     assert sorted(p.name for p in path.parent.iterdir()) == ["chain.jsonl"]
+    (tmp_path / "file").write_text("x", encoding="utf-8")
+    with pytest.raises(PerturbationSetError, match=r"cannot write .*file/chain\.jsonl"):
+        write_external_recipe(tmp_path / "file" / "chain.jsonl", composed)  # parent is a file
 
 
 def test_one_recipe_composed_reproduces_the_frozen_set(textattack, shared_data):
@@ -141,10 +144,14 @@ def test_cli_writes_the_file_and_refuses_bad_arguments(
         (["--id", "p", "--recipes", " , "], "give at least one recipe"),
         (["--id", "p", "--recipes", "word-drop@10pct", "--jobs", "0"], "--jobs must be >= 1"),
         (["--id", "p", "--recipes", "word-drop@10pct", "--dataset", "squad"], "--dataset: unknown"),
+        (["--id", "p", "--recipes", "word-drop@10pct", "--out", "{tmp}/missing/p.jsonl"], "does not exist"),
     ],
 )
 def test_cli_refuses_bad_arguments_before_any_work(tmp_path, capsys, args, message):
     out = tmp_path / "p.jsonl"
-    assert main(["attack", "compose", *args, "--out", str(out)]) != 0
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    if "--out" not in args:
+        args += ["--out", str(out)]
+    assert main(["attack", "compose", *args]) != 0
     assert message in capsys.readouterr().err
-    assert not out.exists()
+    assert sorted(tmp_path.iterdir()) == []
