@@ -19,8 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hbt_bench.adversarial.perturbation_sets import PerturbationSetError, status_of
-from hbt_bench.paths import safe_component
+from hbt_bench.adversarial.perturbation_sets import PerturbationSetError, external_recipe_id, status_of
 
 __all__ = [
     "ComposedRecipe",
@@ -76,13 +75,9 @@ def compose_languages(recipes: Sequence[Any], corpus: Any, languages: Sequence[s
 
 
 def check_recipe_id(recipe_id: str) -> str:
-    """An external recipe's id: a plain name (it names result fields) without the shipped ids' ``@``."""
-    safe_component(recipe_id, "--id")
-    if "@" in recipe_id:
-        raise PerturbationSetError(
-            f"--id {recipe_id!r}: '@' is reserved for the shipped recipes' name@strength"
-        )
-    return recipe_id
+    """An external recipe's id, checked as every external recipe's is (a plain name without the shipped
+    ids' ``@``): :func:`~hbt_bench.adversarial.perturbation_sets.external_recipe_id`."""
+    return external_recipe_id(recipe_id, "--id")
 
 
 def compose_recipe(

@@ -60,6 +60,7 @@ __all__ = [
     "apply_edits",
     "compute_edits",
     "encode_records",
+    "external_recipe_id",
     "load_external_recipe",
     "load_perturbation_set",
     "perturbations_dir",
@@ -387,7 +388,7 @@ def _depth(value: Any) -> int:
     return deepest
 
 
-def _external_id(value: object, where: str, reserved_ids: Collection[str]) -> str:
+def external_recipe_id(value: object, where: str, reserved_ids: Collection[str] = ()) -> str:
     """An external recipe id: a safe name, not a built-in recipe's (``name@strength``) nor reserved."""
     if not isinstance(value, str):
         raise PerturbationSetError(f"{where}: recipe id must be a string, got {type(value).__name__}")
@@ -410,7 +411,7 @@ def _parse_header(where: str, header: Any, reserved_ids: Collection[str]) -> dic
     if _depth(header) > MAX_HEADER_DEPTH - 1:
         raise PerturbationSetError(f"{where}: header nested deeper than {MAX_HEADER_DEPTH} levels")
     if "id" in header:
-        _external_id(header["id"], where, reserved_ids)
+        external_recipe_id(header["id"], where, reserved_ids)
     if not isinstance(header.get("description", ""), str):
         raise PerturbationSetError(f"{where}: 'description' must be a string")
     if not isinstance(header.get("provenance", {}), dict):
@@ -458,7 +459,7 @@ def load_external_recipe(
     if not seen:
         raise PerturbationSetError(f"external recipe {path}: no query records")
     if recipe_id is not None:
-        rid = _external_id(recipe_id, f"external recipe {path}: recipe_id", reserved_ids)
+        rid = external_recipe_id(recipe_id, f"external recipe {path}: recipe_id", reserved_ids)
     elif "id" in header:
         rid = header["id"]
     else:
