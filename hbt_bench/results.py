@@ -31,7 +31,9 @@ from hbt_bench.paths import safe_component, safe_relative_path
 
 __all__ = [
     "LOCK_NAME",
+    "MODEL_META",
     "ResultConflictError",
+    "canonical_model_meta",
     "check_result_names",
     "lock_path",
     "result_path",
@@ -40,6 +42,7 @@ __all__ = [
 ]
 
 RUN_SETTINGS = "run_settings.jsonl"
+MODEL_META = "model_meta.json"
 LOCK_NAME = ".hbt-bench.lock"
 
 
@@ -108,6 +111,18 @@ def check_no_conflict(path: Path, task_name: str, revision: str) -> None:
         )
 
 
+def canonical_model_meta(data: bytes) -> bytes:
+    """``model_meta.json`` with its ``training_datasets`` sorted, otherwise as mteb wrote it.
+
+    Why: mteb's ``ModelMeta.to_dict`` lists that field from a ``set``, in string-hash order, which
+    changes with every process (``PYTHONHASHSEED``): the same model's file would differ from run to run.
+    """
+    meta = json.loads(data)
+    if isinstance(meta, dict) and isinstance(meta.get("training_datasets"), list):
+        meta["training_datasets"] = sorted(meta["training_datasets"], key=str)
+    return json.dumps(meta, default=str, indent=4).encode("utf-8")
+
+
 def _merge_run_settings(staged: str, existing: Path) -> str:
     """``existing``'s lines for tasks not in ``staged``, then ``staged``'s lines."""
     new_lines = [line for line in staged.splitlines() if line.strip()]
@@ -160,6 +175,8 @@ def save_results_atomically(
                 data = src.read_bytes()
                 if src.name == RUN_SETTINGS and dst.is_file():
                     data = _merge_run_settings(data.decode("utf-8"), dst).encode("utf-8")
+                elif src.name == MODEL_META:
+                    data = canonical_model_meta(data)
                 contents[dst] = data
             from hbt_bench.per_query import side_file_bytes, side_path
 

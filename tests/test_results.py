@@ -176,3 +176,29 @@ def test_concurrent_writers_lose_no_run_settings_line(tmp_path):
     expected = sorted(f"{t}-{k}" for t in tasks for k in range(times))
     assert sorted(_settings(tmp_path)) == expected
     assert sorted(p.stem for p in tmp_path.rglob("*.json") if p.stem != "model_meta") == expected
+
+
+@pytest.mark.parametrize("writer", ["hbt-bench", "mteb-cache"])
+def test_model_meta_lists_training_datasets_in_one_order_in_every_process(stored, tmp_path, writer):
+    """mteb writes ModelMeta.training_datasets (a set) in string-hash order, which PYTHONHASHSEED changes
+    per process; both of our writers (our own, and the guard on mteb's ResultCache that `mteb run` uses)
+    store it sorted, so one model's model_meta.json is the same file from every run."""
+    meta, results = stored
+    names = ["XQuADRetrieval", "MSMARCO", "NQ", "FEVER", "MIRACLReranking", "HotpotQA", "MrTidyRetrieval"]
+    meta = meta.model_copy(update={"training_datasets": set(names)})
+    if writer == "hbt-bench":
+        save_results_atomically([results["XQuADR"]], meta, tmp_path, {})
+    else:  # hbt_bench.register() installed the guard for the plugin's task names
+        mteb.ResultCache(tmp_path).save_to_cache(results["XQuADR"], meta, encode_kwargs={})
+    [path] = tmp_path.rglob("model_meta.json")
+    written = json.loads(path.read_text(encoding="utf-8"))
+    assert written["training_datasets"] == [
+        "FEVER",
+        "HotpotQA",
+        "MIRACLReranking",
+        "MSMARCO",
+        "MrTidyRetrieval",
+        "NQ",
+        "XQuADRetrieval",
+    ]
+    assert written["name"] == meta.name and written["revision"] == meta.revision

@@ -25,7 +25,14 @@ from mteb.results import TaskResult
 
 from hbt_bench.atomic import write_bytes_atomic
 from hbt_bench.per_query import side_file_bytes, side_path
-from hbt_bench.results import ResultConflictError, check_no_conflict, check_result_names, lock_path
+from hbt_bench.results import (
+    MODEL_META,
+    ResultConflictError,
+    canonical_model_meta,
+    check_no_conflict,
+    check_result_names,
+    lock_path,
+)
 
 __all__ = ["GuardedResultCache", "install_revision_guard"]
 
@@ -70,6 +77,11 @@ def _checked_save(
     with FileLock(lock_path(cache.cache_path)):
         check_no_conflict(path, task_result.task_name, task_result.dataset_revision)
         _SAVE(cache, task_result, model_name, model_revision, **kwargs)
+        meta_path = path.parent / MODEL_META
+        if meta_path.is_file():  # mteb writes its list of training datasets in a per-process order
+            data = meta_path.read_bytes()
+            if (canonical := canonical_model_meta(data)) != data:
+                write_bytes_atomic(meta_path, canonical)
         # the per-query side file beside it (hbt_bench.per_query), as hbt-bench's own writer does, so that
         # results saved by `mteb run` / mteb.evaluate can be tested on the leaderboard too
         side = side_file_bytes(task_result)
