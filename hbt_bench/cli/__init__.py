@@ -19,6 +19,7 @@ Task and dataset names are one namespace: XQuADR, xquad-r and xquadr name the sa
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -196,17 +197,17 @@ def _stored_result(out: Path | None, meta: Any, task: Any, strategy: str) -> Any
     return stored
 
 
-def _cached_encoder(model: Any, cache_dir: str, meta: Any) -> Any:
-    """mteb's CachedEmbeddingWrapper in ``<dir>/<model>/<revision>`` (it keys by task and text only)."""
-    from mteb.models.cache_wrappers import CachedEmbeddingWrapper
-
+def _cached_encoder(model: Any, cache_dir: str, meta: Any, tasks: list[Any]) -> Any:
+    """The embedding cache in ``<dir>/<model>/<revision>`` (mteb keys by task and text only); see
+    :mod:`hbt_bench.plugin.embedding_cache`."""
+    from hbt_bench.plugin.embedding_cache import cached_encoder
     from hbt_bench.results import check_result_names
 
     check_result_names(meta)
     root = Path(cache_dir).expanduser()
     if root.exists() and not root.is_dir():
         raise HbtBenchError(f"--embedding-cache {cache_dir}: exists and is not a directory")
-    return CachedEmbeddingWrapper(model, root / meta.model_name_as_path() / meta.revision)
+    return cached_encoder(model, root / meta.model_name_as_path() / meta.revision, tasks)
 
 
 def _matching_subsets(task: Any, patterns: str) -> list[str]:
@@ -264,29 +265,30 @@ def cmd_eval(args: argparse.Namespace) -> int:
     # Every name that becomes a path, and every stored result, is checked before anything is computed.
     check_result_names(meta, names)
     stored = {task.metadata.name: _stored_result(out, meta, task, args.overwrite_strategy) for task in tasks}
-    if args.embedding_cache:
-        model = _cached_encoder(model, args.embedding_cache, meta)
-    encode_kwargs = {"batch_size": args.batch_size}
-    for task in tasks:
-        name = task.metadata.name
-        tr = stored[name]
-        if tr is not None:
-            print(f"{name}: reusing the complete stored result {result_path(out, meta, name)}")
-        else:
-            result = mteb.evaluate(
-                model,
-                [task],
-                cache=None,  # our writer: atomic, locked, never replaces another dataset revision
-                # per-encode bars (texts done, rate, ETA) and per-recipe bars on -Adv, unless --quiet
-                encode_kwargs={**encode_kwargs, "show_progress_bar": not args.quiet},
-                co2_tracker=False,
-                show_progress_bar=not args.quiet,
-            )
-            [tr] = result.task_results
-            if out is not None:  # written as soon as the task is done, so a killed run resumes from here
-                written = save_results_atomically([tr], meta, out, encode_kwargs)
-                print(f"{name}: wrote {len(written)} files under {out / 'results'}")
-        print_task_summary(tr)
+    with contextlib.ExitStack() as stack:  # the cache's folders are released when the run ends
+        if args.embedding_cache:
+            model = stack.enter_context(_cached_encoder(model, args.embedding_cache, meta, tasks))
+        encode_kwargs = {"batch_size": args.batch_size}
+        for task in tasks:
+            name = task.metadata.name
+            tr = stored[name]
+            if tr is not None:
+                print(f"{name}: reusing the complete stored result {result_path(out, meta, name)}")
+            else:
+                result = mteb.evaluate(
+                    model,
+                    [task],
+                    cache=None,  # our writer: atomic, locked, never replaces another dataset revision
+                    # per-encode bars (texts done, rate, ETA) and per-recipe bars on -Adv, unless --quiet
+                    encode_kwargs={**encode_kwargs, "show_progress_bar": not args.quiet},
+                    co2_tracker=False,
+                    show_progress_bar=not args.quiet,
+                )
+                [tr] = result.task_results
+                if out is not None:  # written as soon as the task is done, so a killed run resumes from here
+                    written = save_results_atomically([tr], meta, out, encode_kwargs)
+                    print(f"{name}: wrote {len(written)} files under {out / 'results'}")
+            print_task_summary(tr)
     return 0
 
 
@@ -362,7 +364,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--embedding-cache",
         metavar="DIR",
         help="keep embeddings on disk (mteb's CachedEmbeddingWrapper, under DIR/<model>/<revision>/): a "
-        "re-run encodes only texts not seen before",
+        "re-run encodes only texts not seen before, and an -Adv task reuses its clean task's candidates "
+        "(for encoders whose embeddings do not depend on the task); one run per task folder at a time",
     )
     ev.add_argument(
         "--device",
