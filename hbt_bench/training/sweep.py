@@ -311,9 +311,13 @@ def _stored(path: Path) -> TrainConfig | None:
 
 def _stored_config(path: Path) -> str | None:
     """A finished run's config, re-resolved by this version (fields added since get their defaults, so
-    a run written by an older hbt-bench still matches); None when missing or unreadable."""
+    a run written by an older hbt-bench still matches); None when missing or unreadable. Its
+    ``output_dir`` is the folder it lies in now, so a sweep folder moved or copied elsewhere is reused."""
     stored = _stored(path)
-    return None if stored is None else dump_toml(stored)
+    if stored is None:
+        return None
+    stored.output_dir = str(path.parent)
+    return dump_toml(stored)
 
 
 def _evaluate_base(

@@ -100,6 +100,16 @@ def test_sweep_end_to_end(tmp_path: Path, shared_data: Path, capsys) -> None:
     with pytest.raises(TrainingConfigError, match="holds a run with a different config"):
         run_sweep(changed, [0.0], out)
 
+    # the stored config names the folder it was trained in: a sweep moved elsewhere is still reused
+    moved = tmp_path / "elsewhere" / "sweep"
+    moved.parent.mkdir()
+    out.rename(moved)
+    messages.clear()
+    moved_again = run_sweep(load_config(SMOKE, sets), [1.0], moved, log=messages.append)
+    assert (moved / "alpha-1" / "model" / "model.safetensors").stat().st_mtime_ns == stamps[0]
+    assert any("reusing the finished run" in m for m in messages)
+    assert moved_again["runs"][0]["tasks"]["XQuADR"] == report["runs"][1]["tasks"]["XQuADR"]
+
 
 def test_plot_and_csv_with_robustness(tmp_path: Path) -> None:
     from hbt_bench.training.sweep import _csv
