@@ -30,6 +30,7 @@ from hbt_bench.atomic import write_text_atomic
 from hbt_bench.errors import HbtBenchError
 from hbt_bench.plugin.benchmark import is_adversarial
 from hbt_bench.plugin.models import TextEncoderAdapter
+from hbt_bench.results import LOCK_NAME
 
 __all__ = [
     "CrashSafeNumpyCache",
@@ -39,8 +40,6 @@ __all__ = [
     "embeds_independently_of_task",
     "shared_cache_names",
 ]
-
-LOCK_NAME = ".hbt-bench.lock"
 
 
 class EmbeddingCacheBusyError(HbtBenchError):
