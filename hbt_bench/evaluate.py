@@ -39,7 +39,7 @@ from hbt_bench.data.lareqa import CANDIDATE_TEXT_MODES, LareqaCorpus, candidate_
 from hbt_bench.encoders import check_dot_product_range, normalize_embeddings, validate_embeddings
 from hbt_bench.metrics import AP, DEFAULT_MEASURES, RankDistance, evaluate_ranks
 from hbt_bench.per_query import QueryScores
-from hbt_bench.ranking import RelevantRanks, duplicate_candidates, rank_relevant
+from hbt_bench.ranking import RelevantRanks, duplicate_candidates, rank_relevant, rank_relevant_scores
 from hbt_bench.runs import relevant_ranks_from_run, top_k_indices
 
 MULTI = "multi"
@@ -56,6 +56,11 @@ class SearchEngine(Protocol):
     ``key`` names the candidate set: a language, or ``"multi"`` for the pool; ``subset`` is the first
     subset ranked against it (index) or the one being ranked (search). ``search`` returns one
     ``{candidate id: score}`` per query text.
+
+    An engine may also define ``score_rows(key, subset, query_ids, texts)``: every candidate's score
+    for each query, a ``(len(texts), len(candidate set))`` float array in the indexed order, or
+    ``None`` where it cannot. It must give the scores ``search`` would return at full depth; it only
+    spares building millions of dict entries per pooled subset (the cost of a full-depth run).
     """
 
     name: str
@@ -380,7 +385,8 @@ class LareqaEvaluator:
         questions, like :meth:`prepare_queries`); default ``{"clean": the questions}``. Candidate sets are
         visited in a fixed order (each language, then the pool): ``engine.index`` once per set, then
         every subset and query set ranked against it, asking for ``top_k`` = the set's size, in chunks of
-        ``chunk_size`` queries (a full-depth run of 13k hits per query is big as Python dicts). Scores
+        ``chunk_size`` queries (a full-depth run of 13k hits per query is big as Python dicts); an engine
+        with ``score_rows`` gives score rows instead (not when ``on_run`` wants the hits). Scores
         come from the same metrics as the encoder path, plus ``search_depth`` (the fewest candidates
         returned for any query; below ``num_candidates`` the run was truncated, see
         :mod:`hbt_bench.runs` for how unreturned relevant candidates are ranked) and
@@ -397,6 +403,7 @@ class LareqaEvaluator:
                         f"query set {name}: {len(texts)} texts for {lang}, but {self.corpus.name} has "
                         f"{n_questions} questions"
                     )
+        score_rows = getattr(engine, "score_rows", None)
         order = [*self.languages, MULTI]
         by_key = {key: [s for s in subsets if self.candidate_key(s) == key] for key in order}
         out: dict[str, dict[str, dict[str, float]]] = {name: {} for name in query_sets}
@@ -425,6 +432,21 @@ class LareqaEvaluator:
                     unreturned = 0
                     for start in range(0, len(rows), chunk_size):
                         stop = min(start + chunk_size, len(rows))
+                        full = (
+                            None
+                            if on_run is not None or score_rows is None
+                            else score_rows(key, subset, qids[start:stop], q_texts[start:stop])
+                        )
+                        if full is not None:
+                            if full.shape != (stop - start, len(ids)):
+                                raise ValueError(
+                                    f"{what}: score_rows gave shape {full.shape}, expected "
+                                    f"{(stop - start, len(ids))}"
+                                )
+                            fr = rank_relevant_scores(full, relevant[start:stop])
+                            ranks[start:stop, : fr.ranks.shape[1]] = fr.ranks
+                            depth[start:stop] = len(ids)
+                            continue
                         hits = engine.search(key, subset, qids[start:stop], q_texts[start:stop], len(ids))
                         if on_run is not None:
                             on_run(name, subset, qids[start:stop], hits)

@@ -64,6 +64,7 @@ __all__ = [
     "best_relevant_rank",
     "duplicate_candidates",
     "rank_relevant",
+    "rank_relevant_scores",
     "share_duplicate_scores",
 ]
 
@@ -165,7 +166,35 @@ def rank_relevant(
             share_duplicate_scores(s, dups, reps)
             ranks[start:stop] = _chunk_ranks(s, rel[start:stop], n_rel[start:stop], counter)
 
-    valid = np.arange(max_rel) < n_rel[:, None]
+    return _sorted_ranks(ranks, n_rel, n_c)
+
+
+def rank_relevant_scores(scores: np.ndarray, relevant: Sequence[np.ndarray]) -> RelevantRanks:
+    """Exact ranks of ``relevant[i]`` in score row ``i`` (all candidates scored), same tie rule.
+
+    For a model that gives full score rows rather than embeddings (a lexical engine scoring every
+    candidate): the same counting as :func:`rank_relevant` without the GEMM, so a run's dict of hits
+    (:func:`hbt_bench.runs.relevant_ranks_from_run`) and its score matrix rank alike.
+    """
+    s = np.asarray(scores)
+    if s.ndim != 2:
+        raise ValueError(f"scores must be a 2-D (queries x candidates) array, got shape {s.shape}")
+    if s.dtype.kind != "f":
+        raise ValueError(f"scores must be floating point, got dtype {s.dtype}")
+    n_q, n_c = s.shape
+    rel, n_rel = _relevant_matrix(relevant, n_q, n_c)
+    if n_q == 0:
+        return RelevantRanks(np.zeros((0, 0), np.int64), np.zeros(0, np.int64), n_c)
+    bad = np.isnan(s).any(axis=1)
+    if bad.any():
+        raise ValueError(f"scores of query {int(np.argmax(bad))} contain NaN")
+    ranks = _chunk_ranks(s, rel, n_rel, _ThresholdCounter(n_c, rel.shape[1]))
+    return _sorted_ranks(ranks, n_rel, n_c)
+
+
+def _sorted_ranks(ranks: np.ndarray, n_rel: np.ndarray, n_c: int) -> RelevantRanks:
+    """Each row's valid ranks in ascending order, padding set to 0 (the layout of :class:`RelevantRanks`)."""
+    valid = np.arange(ranks.shape[1]) < n_rel[:, None]
     ranks[~valid] = n_c + 1  # sorts after every real rank
     ranks.sort(axis=1)
     ranks[~valid] = 0

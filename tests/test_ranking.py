@@ -12,7 +12,14 @@ import numpy as np
 import pytest
 
 from hbt_bench.metrics import RankDistance
-from hbt_bench.ranking import best_relevant_rank, duplicate_candidates, rank_relevant, share_duplicate_scores
+from hbt_bench.ranking import (
+    best_relevant_rank,
+    duplicate_candidates,
+    rank_relevant,
+    rank_relevant_scores,
+    share_duplicate_scores,
+)
+from hbt_bench.runs import relevant_ranks_from_run
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -88,6 +95,45 @@ def test_rank_relevant_equals_brute_force_stable_sort_with_many_ties():
     np.testing.assert_array_equal(rr.ranks, expected)
     np.testing.assert_array_equal(rr.n_relevant, [len(r) for r in relevant])
     assert rr.ranks.dtype == np.int64 and rr.n_relevant.dtype == np.int64
+
+
+def test_rank_relevant_scores_equals_brute_force_stable_sort_and_the_run_path():
+    """Score rows with ties everywhere (small integers, many zeros, as BM25 gives): the ranks equal a
+    stable argsort of -scores, and the dict-of-hits path over the same rows."""
+    rng = np.random.default_rng(11)
+    scores = rng.integers(0, 4, size=(300, 500)).astype(np.float32)
+    scores[rng.random(scores.shape) < 0.6] = 0.0
+    relevant = random_relevant(rng, len(scores), scores.shape[1], 11)
+    order = np.argsort(-scores, axis=1, kind="stable")
+    full = np.empty_like(order)
+    np.put_along_axis(full, order, np.arange(1, scores.shape[1] + 1)[None, :].repeat(len(scores), 0), axis=1)
+    expected = np.zeros((len(scores), 11), dtype=np.int64)
+    for i, rel in enumerate(relevant):
+        expected[i, : len(rel)] = np.sort(full[i, rel])
+    got = rank_relevant_scores(scores, relevant)
+    np.testing.assert_array_equal(got.ranks, expected[:, : got.ranks.shape[1]])
+    np.testing.assert_array_equal(got.n_relevant, [len(r) for r in relevant])
+    assert got.n_candidates == scores.shape[1]
+    ids = [f"c{j}" for j in range(scores.shape[1])]
+    run = [{ids[j]: float(row[j]) for j in rng.permutation(len(ids))} for row in scores]
+    by_run = relevant_ranks_from_run(run, {d: j for j, d in enumerate(ids)}, relevant)
+    np.testing.assert_array_equal(got.ranks, by_run.ranks.ranks)
+    np.testing.assert_array_equal(rank_relevant_scores(scores.astype(np.float64), relevant).ranks, got.ranks)
+
+
+@pytest.mark.parametrize(
+    ("scores", "relevant", "message"),
+    [
+        (np.zeros(5), [np.array([0])], "2-D"),
+        (np.zeros((1, 5), dtype=np.int64), [np.array([0])], "floating point"),
+        (np.array([[0.0, np.nan, 1.0]]), [np.array([0])], "query 0 contain NaN"),
+        (np.zeros((2, 3)), [np.array([0])], "relevant has 1 entries"),
+        (np.zeros((1, 3)), [np.array([3])], "out of range"),
+    ],
+)
+def test_rank_relevant_scores_rejects_bad_input(scores, relevant, message):
+    with pytest.raises(ValueError, match=message):
+        rank_relevant_scores(scores, relevant)
 
 
 def test_rank_relevant_with_every_candidate_tied():

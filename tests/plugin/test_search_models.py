@@ -229,6 +229,60 @@ def test_mteb_bm25_on_the_adversarial_task(data_env):
     assert e["clean_map"] == pytest.approx(expected[ir_measures.AP], abs=1e-6)
 
 
+@pytest.mark.parametrize("name", ["mteb/baseline-bm25s", "hbt-bench/bm25"])
+def test_bm25_score_rows_give_exactly_the_scores_of_its_runs(data_env, monkeypatch, name):
+    """mteb's BM25 (and ours, which keeps its ``search``) is scored from full score rows, not 13k-hit
+    dicts per query; every entry of every setting equals the dict path's (a wrapper hides the BM25
+    class, so RecordingSearch takes mteb's ``search``), ties and zero scores included."""
+    from hbt_bench.plugin.tasks import MtebSearchEngine
+
+    calls: list[bool] = []
+    score_rows = MtebSearchEngine.score_rows
+
+    def spy(self, *args):
+        out = score_rows(self, *args)
+        calls.append(out is not None)
+        return out
+
+    monkeypatch.setattr(MtebSearchEngine, "score_rows", spy)
+    langs = ["en", "zh"]
+    subsets = ["en-en", "zh-zh", "zh-en", "en-multi", "zh-multi"]
+
+    def entries(model: Any) -> dict[str, dict[str, Any]]:
+        task = XQuADR(languages=langs).filter_languages(None, hf_subsets=subsets)
+        return {e["hf_subset"]: e for e in _evaluate(model, task).task_results[0].scores["test"]}
+
+    fast = entries(mteb.get_model(name))
+    assert calls and all(calls)
+    calls.clear()
+    slow = entries(RecordingSearch(mteb.get_model(name)))
+    assert calls and not any(calls)
+    assert set(fast) == set(subsets)
+    for subset in subsets:
+        assert fast[subset] == slow[subset], subset
+        assert fast[subset]["search_depth"] == fast[subset]["num_candidates"]
+
+
+def test_score_rows_of_the_wrong_shape_are_refused(data_env):
+    from hbt_bench.evaluate import LareqaEvaluator, Subset
+
+    class ShortRows:
+        name = "short"
+
+        def index(self, key, ids, texts, subset):
+            pass
+
+        def search(self, key, subset, query_ids, texts, top_k):
+            raise AssertionError("score_rows was given, search must not be called")
+
+        def score_rows(self, key, subset, query_ids, texts):
+            return np.zeros((len(texts), 3))
+
+    evaluator = LareqaEvaluator(load_lareqa("xquad-r", ["en"], data_dir=data_env))
+    with pytest.raises(ValueError, match=r"short on en-en: score_rows gave shape \(\d+, 3\), expected"):
+        evaluator.score_by_search(ShortRows(), [Subset.parse("en-en", ["en"])])
+
+
 class TinyCrossEncoder:
     def __init__(self) -> None:
         self.mteb_model_meta = _meta("test/tiny-cross-encoder")
