@@ -332,7 +332,7 @@ class MtebSearchEngine:
 
         queries = _combine_queries_with_instruction_text(Dataset.from_dict({"id": query_ids, "text": texts}))
         tokens = tokenizer.transform(list(queries["text"]))
-        docs, scores = retriever.retrieve(tokens, k=len(index), show_progress=False)
+        docs, scores = retriever.retrieve(tokens, k=len(index))  # as search() calls it, bars and all
         out = np.full(np.shape(docs), np.nan, dtype=np.float64)
         # index() gave the engine the candidates in order, so a bm25s document number is the candidate's
         # index; a row missing a candidate stays NaN and is refused by the ranking.
