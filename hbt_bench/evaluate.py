@@ -31,6 +31,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Protocol
 
 import numpy as np
@@ -40,7 +41,7 @@ from hbt_bench.encoders import check_dot_product_range, normalize_embeddings, va
 from hbt_bench.metrics import AP, DEFAULT_MEASURES, RankDistance, evaluate_ranks
 from hbt_bench.per_query import QueryScores
 from hbt_bench.ranking import RelevantRanks, duplicate_candidates, rank_relevant, rank_relevant_scores
-from hbt_bench.runs import relevant_ranks_from_run, top_k_indices
+from hbt_bench.runs import RunRanks, relevant_ranks_from_run, top_k_indices
 
 MULTI = "multi"
 QUERY = "query"
@@ -403,7 +404,6 @@ class LareqaEvaluator:
                         f"query set {name}: {len(texts)} texts for {lang}, but {self.corpus.name} has "
                         f"{n_questions} questions"
                     )
-        score_rows = getattr(engine, "score_rows", None)
         order = [*self.languages, MULTI]
         by_key = {key: [s for s in subsets if self.candidate_key(s) == key] for key in order}
         out: dict[str, dict[str, dict[str, float]]] = {name: {} for name in query_sets}
@@ -430,32 +430,23 @@ class LareqaEvaluator:
                     ranks = np.zeros((len(rows), width), dtype=np.int64)
                     depth = np.zeros(len(rows), dtype=np.int64)
                     unreturned = 0
+                    sink = None if on_run is None else partial(on_run, name, subset)
                     for start in range(0, len(rows), chunk_size):
-                        stop = min(start + chunk_size, len(rows))
-                        full = (
-                            None
-                            if on_run is not None or score_rows is None
-                            else score_rows(key, subset, qids[start:stop], q_texts[start:stop])
+                        chunk = slice(start, min(start + chunk_size, len(rows)))
+                        rr = _search_chunk(
+                            engine,
+                            key,
+                            subset,
+                            qids[chunk],
+                            q_texts[chunk],
+                            index,
+                            relevant[chunk],
+                            what,
+                            sink,
                         )
-                        if full is not None:
-                            if full.shape != (stop - start, len(ids)):
-                                raise ValueError(
-                                    f"{what}: score_rows gave shape {full.shape}, expected "
-                                    f"{(stop - start, len(ids))}"
-                                )
-                            fr = rank_relevant_scores(full, relevant[start:stop])
-                            ranks[start:stop, : fr.ranks.shape[1]] = fr.ranks
-                            depth[start:stop] = len(ids)
-                            continue
-                        hits = engine.search(key, subset, qids[start:stop], q_texts[start:stop], len(ids))
-                        if on_run is not None:
-                            on_run(name, subset, qids[start:stop], hits)
-                        # Ranks chunk by chunk: a whole pooled run (~1.2k x 13k hits as dicts) is ~1 GB.
-                        rr = relevant_ranks_from_run(hits, index, relevant[start:stop], what=what)
-                        ranks[start:stop, : rr.ranks.ranks.shape[1]] = rr.ranks.ranks
-                        depth[start:stop] = rr.depth
+                        ranks[chunk, : rr.ranks.ranks.shape[1]] = rr.ranks.ranks
+                        depth[chunk] = rr.depth
                         unreturned += rr.unreturned
-                        del hits
                     n_rel = np.array([len(r) for r in relevant], dtype=np.int64)
                     scores = self.score_ranks(subset, RelevantRanks(ranks, n_rel, len(ids)))
                     self.per_query_by_set[name][subset.name] = self.per_query[subset.name]
@@ -485,6 +476,34 @@ class LareqaEvaluator:
         subsets = self.subsets() if subsets is None else subsets
         prepared = self.prepare(store, subsets)
         return {s.name: self.score_subset(prepared, s) for s in subsets}
+
+
+def _search_chunk(
+    engine: SearchEngine,
+    key: str,
+    subset: Subset,
+    query_ids: list[str],
+    texts: list[str],
+    index: Mapping[str, int],
+    relevant: Sequence[np.ndarray],
+    what: str,
+    sink: Callable[[list[str], list[Mapping[str, float]]], None] | None,
+) -> RunRanks:
+    """Relevant ranks of one chunk of queries from a search engine: from its full score rows where it has
+    ``score_rows`` and nobody needs the hits (``sink`` None), else from its run of hits at full depth."""
+    score_rows = getattr(engine, "score_rows", None) if sink is None else None
+    full = None if score_rows is None else score_rows(key, subset, query_ids, texts)
+    if full is not None:
+        if full.shape != (len(texts), len(index)):
+            raise ValueError(
+                f"{what}: score_rows gave shape {full.shape}, expected {(len(texts), len(index))}"
+            )
+        return RunRanks(rank_relevant_scores(full, relevant), np.full(len(texts), len(index), np.int64), 0)
+    hits = engine.search(key, subset, query_ids, texts, len(index))
+    if sink is not None:
+        sink(query_ids, hits)
+    # Ranks chunk by chunk: a whole pooled run (~1.2k x 13k hits as dicts) is ~1 GB.
+    return relevant_ranks_from_run(hits, index, relevant, what=what)
 
 
 def summarize_settings(

@@ -182,7 +182,7 @@ def rank_relevant_scores(scores: np.ndarray, relevant: Sequence[np.ndarray]) -> 
     if s.dtype.kind != "f":
         raise ValueError(f"scores must be floating point, got dtype {s.dtype}")
     n_q, n_c = s.shape
-    rel, n_rel = _relevant_matrix(relevant, n_q, n_c)
+    rel, n_rel = _relevant_matrix(relevant, n_q, n_c, rows_of="scores")
     if n_q == 0:
         return RelevantRanks(np.zeros((0, 0), np.int64), np.zeros(0, np.int64), n_c)
     bad = np.isnan(s).any(axis=1)
@@ -325,11 +325,12 @@ class _ThresholdCounter:
 
 
 def _relevant_matrix(
-    relevant: Sequence[np.ndarray], n_queries: int, n_candidates: int
+    relevant: Sequence[np.ndarray], n_queries: int, n_candidates: int, rows_of: str = "query_emb"
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Validate ``relevant`` and pad it to an int64 matrix (padding repeats the row's first index)."""
+    """Validate ``relevant`` and pad it to an int64 matrix (padding repeats the row's first index).
+    ``rows_of`` names the caller's argument that has one row per query (for the error)."""
     if len(relevant) != n_queries:
-        raise ValueError(f"relevant has {len(relevant)} entries but query_emb has {n_queries} rows")
+        raise ValueError(f"relevant has {len(relevant)} entries but {rows_of} has {n_queries} rows")
     arrays = [np.asarray(r) for r in relevant]
     for i, a in enumerate(arrays):
         if a.ndim != 1:

@@ -26,9 +26,14 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 def brute_force_ranks(q: np.ndarray, c: np.ndarray) -> np.ndarray:
     """1-based rank of every candidate for every query: stable argsort of -scores."""
-    order = np.argsort(-(q @ c.T), axis=1, kind="stable")
+    return brute_force_score_ranks(q @ c.T)
+
+
+def brute_force_score_ranks(scores: np.ndarray) -> np.ndarray:
+    """1-based rank of every column in every row: stable argsort of -scores."""
+    order = np.argsort(-scores, axis=1, kind="stable")
     ranks = np.empty_like(order)
-    np.put_along_axis(ranks, order, np.arange(1, c.shape[0] + 1)[None, :].repeat(len(q), 0), axis=1)
+    np.put_along_axis(ranks, order, np.arange(1, scores.shape[1] + 1)[None, :].repeat(len(scores), 0), axis=1)
     return ranks
 
 
@@ -104,9 +109,7 @@ def test_rank_relevant_scores_equals_brute_force_stable_sort_and_the_run_path():
     scores = rng.integers(0, 4, size=(300, 500)).astype(np.float32)
     scores[rng.random(scores.shape) < 0.6] = 0.0
     relevant = random_relevant(rng, len(scores), scores.shape[1], 11)
-    order = np.argsort(-scores, axis=1, kind="stable")
-    full = np.empty_like(order)
-    np.put_along_axis(full, order, np.arange(1, scores.shape[1] + 1)[None, :].repeat(len(scores), 0), axis=1)
+    full = brute_force_score_ranks(scores)
     expected = np.zeros((len(scores), 11), dtype=np.int64)
     for i, rel in enumerate(relevant):
         expected[i, : len(rel)] = np.sort(full[i, rel])
@@ -127,7 +130,7 @@ def test_rank_relevant_scores_equals_brute_force_stable_sort_and_the_run_path():
         (np.zeros(5), [np.array([0])], "2-D"),
         (np.zeros((1, 5), dtype=np.int64), [np.array([0])], "floating point"),
         (np.array([[0.0, np.nan, 1.0]]), [np.array([0])], "query 0 contain NaN"),
-        (np.zeros((2, 3)), [np.array([0])], "relevant has 1 entries"),
+        (np.zeros((2, 3)), [np.array([0])], "relevant has 1 entries but scores has 2 rows"),
         (np.zeros((1, 3)), [np.array([3])], "out of range"),
     ],
 )

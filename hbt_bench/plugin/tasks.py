@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import tomllib
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -318,36 +318,43 @@ class MtebSearchEngine:
         ``search``, like ``hbt-bench/bm25``): the same query preparation and ``bm25s`` ``retrieve`` call
         at full depth that its ``search`` makes, placed in a matrix instead of one dict per query. The
         dicts cost most of a full-depth BM25 run (13k hits per query on the XQuAD-R pool); the scores,
-        and with them the ranks, are the same. ``None`` for any other search model."""
-        bm25 = _bm25_search_class()
+        and with them the ranks, are the same. ``None`` for any other search model, or where this mteb
+        lacks the pieces (then the caller takes ``search``)."""
+        mteb_bm25 = _mteb_bm25_pieces()
         model = self.model
-        if bm25 is None or not isinstance(model, bm25) or type(model).search is not bm25.search:
+        if mteb_bm25 is None:
+            return None
+        bm25, combine_instructions = mteb_bm25
+        if not isinstance(model, bm25) or type(model).search is not bm25.search:
             return None
         retriever, tokenizer = getattr(model, "retriever", None), getattr(model, "_tokenizer", None)
         index = getattr(model, "corpus_idx_to_id", None)
         if retriever is None or tokenizer is None or not isinstance(index, Mapping):
             return None
         from datasets import Dataset
-        from mteb._create_dataloaders import _combine_queries_with_instruction_text
 
-        queries = _combine_queries_with_instruction_text(Dataset.from_dict({"id": query_ids, "text": texts}))
-        tokens = tokenizer.transform(list(queries["text"]))
-        docs, scores = retriever.retrieve(tokens, k=len(index))  # as search() calls it, bars and all
-        out = np.full(np.shape(docs), np.nan, dtype=np.float64)
+        queries = combine_instructions(Dataset.from_dict({"id": query_ids, "text": texts}))
+        docs, scores = retriever.retrieve(
+            tokenizer.transform(list(queries["text"])), k=len(index)
+        )  # as search()
+        scores = np.asarray(scores)
+        out = np.full(scores.shape, np.nan, dtype=scores.dtype)
         # index() gave the engine the candidates in order, so a bm25s document number is the candidate's
         # index; a row missing a candidate stays NaN and is refused by the ranking.
-        np.put_along_axis(out, np.asarray(docs, dtype=np.int64), np.asarray(scores, dtype=np.float64), axis=1)
+        np.put_along_axis(out, np.asarray(docs, dtype=np.int64), scores, axis=1)
         return out
 
 
 @cache
-def _bm25_search_class() -> type | None:
-    """mteb's ``BM25Search`` class, or None where this mteb has none (its module moved or bm25s missing)."""
+def _mteb_bm25_pieces() -> tuple[type, Callable[[Any], Any]] | None:
+    """mteb's ``BM25Search`` class and the query preparation its ``search`` uses (both private to mteb),
+    or None where this mteb has them elsewhere or bm25s is missing."""
     try:
+        from mteb._create_dataloaders import _combine_queries_with_instruction_text
         from mteb.models.model_implementations.bm25 import BM25Search
     except ImportError:
         return None
-    return BM25Search
+    return BM25Search, _combine_queries_with_instruction_text
 
 
 def embedding_store_for(
